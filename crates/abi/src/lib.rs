@@ -1,0 +1,1 @@
+//! The ABI-stable plugin boundary of virt-hooks (under construction)

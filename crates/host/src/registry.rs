@@ -1,0 +1,213 @@
+use std::path::{Path, PathBuf};
+
+use virt_hooks_core::{DriverError, DriverInfo, Event, HookDriver, OperationSpec, SpecError};
+
+use crate::plugin::{self, PluginError, PluginSearch};
+
+/// A driver the host can use: its description and operation table, read once
+/// when it was loaded, and the implementation behind them.
+pub struct Driver {
+    info: DriverInfo,
+    operations: Vec<OperationSpec>,
+    file: Option<PathBuf>,
+    imp: Box<dyn HookDriver>,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("info", &self.info)
+            .field("file", &self.file)
+            .field("operations", &self.operations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// Wraps a driver, reading its description and operation table once.
+    /// `file` is the plugin it came from, or `None` for a driver compiled in.
+    pub(crate) fn new(imp: Box<dyn HookDriver>, file: Option<PathBuf>) -> Driver {
+        Driver { info: imp.info(), operations: imp.operations(), file, imp }
+    }
+
+    /// The driver name (the hook script's file name).
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Name, version and description.
+    pub fn info(&self) -> &DriverInfo {
+        &self.info
+    }
+
+    /// The operation table.
+    pub fn operations(&self) -> &[OperationSpec] {
+        &self.operations
+    }
+
+    /// The plugin file the driver was loaded from; `None` when compiled in.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+
+    /// Checks `event` against the operation table, then lets the driver check
+    /// the rest. Returns the event's row of the table.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError`] naming the driver, the operation and the reason.
+    pub fn validate<'s>(&'s self, event: &Event<'_>) -> Result<&'s OperationSpec, EventError> {
+        let spec = OperationSpec::select(&self.operations, event).map_err(EventError::Spec)?;
+        self.imp.validate(event).map_err(|source| EventError::Driver {
+            driver: self.info.name.clone(),
+            operation: event.operation.to_owned(),
+            source,
+        })?;
+        Ok(spec)
+    }
+
+    /// Lets the driver check a filter script's output.
+    ///
+    /// # Errors
+    ///
+    /// The driver's reason.
+    pub fn check_output(&self, event: &Event<'_>, output: &[u8]) -> Result<(), DriverError> {
+        self.imp.check_output(event, output)
+    }
+}
+
+/// An event that no script may see: it names no loaded driver, breaks its
+/// operation table, or was refused by the driver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// No loaded driver has this name.
+    #[error("no driver named '{driver}'; loaded drivers: {}", if valid.is_empty() { "none".to_owned() } else { valid.join(", ") })]
+    UnknownDriver {
+        /// The name asked for.
+        driver: String,
+        /// The names of the loaded drivers.
+        valid: Vec<String>,
+    },
+    /// The event does not fit the driver's operation table.
+    #[error(transparent)]
+    Spec(SpecError),
+    /// The driver refused the event.
+    #[error("driver '{driver}' refused '{operation}': {source}")]
+    Driver {
+        /// The driver name.
+        driver: String,
+        /// The operation.
+        operation: String,
+        /// The driver's reason.
+        source: DriverError,
+    },
+}
+
+/// The drivers a host knows, and the plugins that failed to load.
+///
+/// Drivers come from plugin files found on a search path (see
+/// [`RegistryBuilder`]) and from drivers compiled into the embedding program.
+/// When two have the same name the first one wins and the second is reported
+/// as an error.
+#[derive(Debug, Default)]
+pub struct Registry {
+    drivers: Vec<Driver>,
+    errors: Vec<PluginError>,
+}
+
+impl Registry {
+    /// A builder with the default search path.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::new()
+    }
+
+    /// The driver with this name.
+    pub fn get(&self, name: &str) -> Option<&Driver> {
+        self.drivers.iter().find(|d| d.name() == name)
+    }
+
+    /// The driver named by `event.driver`, or an error listing the loaded ones.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::UnknownDriver`].
+    pub fn driver_for(&self, event: &Event<'_>) -> Result<&Driver, EventError> {
+        self.get(event.driver).ok_or_else(|| EventError::UnknownDriver {
+            driver: event.driver.to_owned(),
+            valid: self.drivers.iter().map(|d| d.name().to_owned()).collect(),
+        })
+    }
+
+    /// Every loaded driver, in load order.
+    pub fn drivers(&self) -> &[Driver] {
+        &self.drivers
+    }
+
+    /// Every plugin that failed to load, with its reason.
+    pub fn errors(&self) -> &[PluginError] {
+        &self.errors
+    }
+
+    /// Adds a driver unless one of that name is already there.
+    pub(crate) fn insert(&mut self, driver: Driver) -> Result<(), Driver> {
+        if self.get(driver.name()).is_some() {
+            return Err(driver);
+        }
+        self.drivers.push(driver);
+        Ok(())
+    }
+
+    pub(crate) fn push_error(&mut self, error: PluginError) {
+        self.errors.push(error);
+    }
+}
+
+/// Builds a [`Registry`]: compiled-in drivers first, then plugins from the
+/// search path.
+#[derive(Debug, Default)]
+pub struct RegistryBuilder {
+    builtins: Vec<BuiltinDriver>,
+    search: PluginSearch,
+}
+
+struct BuiltinDriver(Box<dyn HookDriver>);
+
+impl std::fmt::Debug for BuiltinDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BuiltinDriver").field(&self.0.info().name).finish()
+    }
+}
+
+impl RegistryBuilder {
+    /// A builder with the default plugin search path.
+    pub fn new() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// Adds a driver compiled into the calling program. It takes precedence
+    /// over plugins of the same name.
+    pub fn driver(&mut self, driver: impl HookDriver + 'static) -> &mut RegistryBuilder {
+        self.builtins.push(BuiltinDriver(Box::new(driver)));
+        self
+    }
+
+    /// The plugin search path; see [`PluginSearch`].
+    pub fn search(&mut self) -> &mut PluginSearch {
+        &mut self.search
+    }
+
+    /// Loads every plugin on the search path. Never fails: plugins that cannot
+    /// be loaded are kept in [`Registry::errors`].
+    pub fn build(&mut self) -> Registry {
+        let mut registry = Registry::default();
+        for BuiltinDriver(imp) in self.builtins.drain(..) {
+            let driver = Driver::new(imp, None);
+            if let Err(dup) = registry.insert(driver) {
+                log::warn!("compiled-in driver '{}' is registered twice; keeping the first", dup.name());
+            }
+        }
+        plugin::load_all(&self.search, &mut registry);
+        registry
+    }
+}

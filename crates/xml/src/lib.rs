@@ -1,0 +1,1 @@
+//! The XML checks virt-hooks drivers share (under construction)

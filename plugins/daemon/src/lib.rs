@@ -1,0 +1,1 @@
+//! The libvirt daemon hook driver (under construction)

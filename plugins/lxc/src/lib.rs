@@ -1,0 +1,1 @@
+//! The libvirt lxc hook driver (under construction)

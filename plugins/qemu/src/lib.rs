@@ -1,0 +1,1 @@
+//! The libvirt qemu hook driver (under construction)
