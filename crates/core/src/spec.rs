@@ -251,7 +251,10 @@ impl OperationSpec {
 #[non_exhaustive]
 pub enum SpecError {
     /// The driver has no such operation.
-    #[error("driver '{driver}' has no operation '{operation}'; valid operations: {}", plain_list(valid))]
+    #[error(
+        "driver '{driver}' has no operation '{operation}'; valid operations: {}",
+        plain_list(valid)
+    )]
     UnknownOperation {
         /// The driver name.
         driver: String,

@@ -11,8 +11,8 @@ pub use crate::{
     registry::{Driver, EventError, Registry, RegistryBuilder},
 };
 pub use virt_hooks_core::{
-    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec,
-    OperationSpec, SpecError,
+    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
+    SpecError,
 };
 
 mod plugin;

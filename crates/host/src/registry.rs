@@ -204,7 +204,10 @@ impl RegistryBuilder {
         for BuiltinDriver(imp) in self.builtins.drain(..) {
             let driver = Driver::new(imp, None);
             if let Err(dup) = registry.insert(driver) {
-                log::warn!("compiled-in driver '{}' is registered twice; keeping the first", dup.name());
+                log::warn!(
+                    "compiled-in driver '{}' is registered twice; keeping the first",
+                    dup.name()
+                );
             }
         }
         plugin::load_all(&self.search, &mut registry);
