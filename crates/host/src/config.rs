@@ -1,0 +1,500 @@
+//! The configuration file, `/etc/virt-hooks/virt-hooks.toml` by default.
+//!
+//! The file only sets values; the layering (command-line flags over the
+//! environment over the file over the defaults) is done by whoever builds the
+//! runner, with [`Config::set`]-style setters that record where each value came
+//! from, so `virt-hook config` can say it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use virt_hooks_core::FailurePolicy;
+
+/// Where the configuration file is looked for when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/virt-hooks/virt-hooks.toml";
+
+/// What to do with descendants of a hook that still hold its pipes after it
+/// exited and the drain window has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeftoverPolicy {
+    /// Leave them running; report them as a warning.
+    Leave,
+    /// Kill the hook's process group.
+    Kill,
+}
+
+/// How the script security rules are enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecurityMode {
+    /// An unsafe script is refused and counts as a failed script.
+    Strict,
+    /// An unsafe script runs; the reason is logged as a warning.
+    Warn,
+}
+
+/// Where a configuration value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in default.
+    Default,
+    /// The configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// A command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(path) => write!(f, "file {}", path.display()),
+            Source::Env(name) => write!(f, "environment {name}"),
+            Source::Flag(name) => write!(f, "flag {name}"),
+        }
+    }
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid: bad TOML, an unknown key or a bad value.
+    #[error("config file {}, line {line}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+}
+
+/// Timeouts and policy overrides for one operation of one driver.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationConfig {
+    /// Per-script timeout for this operation.
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    pub timeout: Option<Duration>,
+    /// Overrides the driver's failure policy for this operation.
+    #[serde(default, deserialize_with = "de_policy_opt")]
+    pub on_failure: Option<FailurePolicy>,
+}
+
+/// Settings for one driver.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriverConfig {
+    /// Per-script timeout for this driver's operations.
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    pub timeout: Option<Duration>,
+    /// Per-operation settings, by operation name.
+    #[serde(default)]
+    pub operations: BTreeMap<String, OperationConfig>,
+}
+
+/// The file's contents: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    hooks_dir: Option<PathBuf>,
+    plugin_path: Option<Vec<PathBuf>>,
+    pass_env: Option<Vec<String>>,
+    disabled_drivers: Option<Vec<String>>,
+    audit_log: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    grace: Option<Duration>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    drain: Option<Duration>,
+    stdout_cap: Option<u64>,
+    stderr_cap: Option<u64>,
+    filter_stdout_cap: Option<u64>,
+    leftovers: Option<LeftoverPolicy>,
+    security: Option<SecurityMode>,
+    #[serde(default)]
+    drivers: BTreeMap<String, DriverConfig>,
+}
+
+/// The effective configuration, and where each value came from.
+///
+/// Start from [`Config::default`] or [`Config::from_file`], then apply the
+/// environment and the flags with the setters; each setter records its
+/// [`Source`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the hook scripts are.
+    pub hooks_dir: PathBuf,
+    /// Plugin directories searched before the executable's directory and the
+    /// system directory.
+    pub plugin_path: Vec<PathBuf>,
+    /// Environment variables passed to hooks after libvirt's own list.
+    pub pass_env: Vec<String>,
+    /// Drivers that are not loaded.
+    pub disabled_drivers: Vec<String>,
+    /// Where the audit log is appended as JSON lines; `None` for none.
+    pub audit_log: Option<PathBuf>,
+    /// Per-script timeout; zero means none.
+    pub timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when a timeout kills a hook.
+    pub grace: Duration,
+    /// How long the pipes are drained after the hook exited.
+    pub drain: Duration,
+    /// Bytes of stdout kept per script.
+    pub stdout_cap: u64,
+    /// Bytes of stderr kept per script.
+    pub stderr_cap: u64,
+    /// Bytes of stdout kept per script of a filter operation.
+    pub filter_stdout_cap: u64,
+    /// What happens to descendants still holding the pipes.
+    pub leftovers: LeftoverPolicy,
+    /// How the script security rules are enforced.
+    pub security: SecurityMode,
+    /// Per-driver settings.
+    pub drivers: BTreeMap<String, DriverConfig>,
+    sources: BTreeMap<&'static str, Source>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            hooks_dir: PathBuf::from("/etc/libvirt/hooks"),
+            plugin_path: Vec::new(),
+            pass_env: Vec::new(),
+            disabled_drivers: Vec::new(),
+            audit_log: None,
+            timeout: Duration::from_secs(120),
+            grace: Duration::from_secs(5),
+            drain: Duration::from_millis(500),
+            stdout_cap: 1 << 20,
+            stderr_cap: 1 << 20,
+            filter_stdout_cap: 64 << 20,
+            leftovers: LeftoverPolicy::Leave,
+            security: SecurityMode::Strict,
+            drivers: BTreeMap::new(),
+            sources: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a configuration file over the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`] if the file cannot be read,
+    /// [`ConfigError::Invalid`] with the line and key if it is not valid.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Reads `path` if it exists, else returns the defaults; for the default
+    /// file, whose absence is fine.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::from_file`], except for a missing file.
+    pub fn from_file_if_exists(path: &Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::from_toml(&text, path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+        }
+    }
+
+    /// Parses configuration text; `path` is only used in errors and sources.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] with the line and key.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |span| line_of(text, span.start));
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        let mut config = Config::default();
+        let src = || Source::File(path.to_owned());
+        macro_rules! take {
+            ($($field:ident),* $(,)?) => {$(
+                if let Some(value) = file.$field {
+                    config.$field = value;
+                    config.sources.insert(stringify!($field), src());
+                }
+            )*};
+        }
+        take!(
+            hooks_dir,
+            plugin_path,
+            pass_env,
+            disabled_drivers,
+            timeout,
+            grace,
+            drain,
+            stdout_cap,
+            stderr_cap,
+            filter_stdout_cap,
+            leftovers,
+            security
+        );
+        if let Some(audit) = file.audit_log {
+            config.audit_log = Some(audit);
+            config.sources.insert("audit_log", src());
+        }
+        if !file.drivers.is_empty() {
+            config.drivers = file.drivers;
+            config.sources.insert("drivers", src());
+        }
+        Ok(config)
+    }
+
+    /// Sets the hooks directory from `source`.
+    pub fn set_hooks_dir(&mut self, dir: impl Into<PathBuf>, source: Source) {
+        self.hooks_dir = dir.into();
+        self.sources.insert("hooks_dir", source);
+    }
+
+    /// Puts plugin directories from `source` in front of the plugin path.
+    pub fn prepend_plugin_path(&mut self, dirs: Vec<PathBuf>, source: Source) {
+        if dirs.is_empty() {
+            return;
+        }
+        let mut path = dirs;
+        path.append(&mut self.plugin_path);
+        self.plugin_path = path;
+        self.sources.insert("plugin_path", source);
+    }
+
+    /// Sets the per-script timeout from `source`.
+    pub fn set_timeout(&mut self, timeout: Duration, source: Source) {
+        self.timeout = timeout;
+        self.sources.insert("timeout", source);
+    }
+
+    /// The timeout for one operation: the operation's, else the driver's,
+    /// else the global one. `None` when it is zero (no timeout).
+    pub fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
+        let d = self.drivers.get(driver);
+        let t = d
+            .and_then(|d| d.operations.get(operation))
+            .and_then(|o| o.timeout)
+            .or_else(|| d.and_then(|d| d.timeout))
+            .unwrap_or(self.timeout);
+        (!t.is_zero()).then_some(t)
+    }
+
+    /// The configured failure policy of one operation, if overridden.
+    pub fn policy_for(&self, driver: &str, operation: &str) -> Option<FailurePolicy> {
+        self.drivers.get(driver)?.operations.get(operation)?.on_failure
+    }
+
+    /// Where a top-level key's value came from.
+    pub fn source_of(&self, key: &str) -> Source {
+        self.sources.get(key).cloned().unwrap_or(Source::Default)
+    }
+
+    /// Every top-level key with its value as text and its source, in the
+    /// file's vocabulary; for `virt-hook config`.
+    pub fn entries(&self) -> Vec<(&'static str, String, Source)> {
+        let list = |v: &[String]| format!("[{}]", v.join(", "));
+        let paths = |v: &[PathBuf]| {
+            list(&v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>())
+        };
+        let secs = |d: Duration| format!("{}s", d.as_secs_f64());
+        let rows: Vec<(&'static str, String)> = vec![
+            ("hooks_dir", self.hooks_dir.display().to_string()),
+            ("plugin_path", paths(&self.plugin_path)),
+            ("pass_env", list(&self.pass_env)),
+            ("disabled_drivers", list(&self.disabled_drivers)),
+            (
+                "audit_log",
+                self.audit_log.as_ref().map_or("none".to_owned(), |p| p.display().to_string()),
+            ),
+            ("timeout", secs(self.timeout)),
+            ("grace", secs(self.grace)),
+            ("drain", secs(self.drain)),
+            ("stdout_cap", self.stdout_cap.to_string()),
+            ("stderr_cap", self.stderr_cap.to_string()),
+            ("filter_stdout_cap", self.filter_stdout_cap.to_string()),
+            ("leftovers", format!("{:?}", self.leftovers).to_lowercase()),
+            ("security", format!("{:?}", self.security).to_lowercase()),
+            ("drivers", self.describe_drivers()),
+        ];
+        rows.into_iter().map(|(k, v)| (k, v, self.source_of(k))).collect()
+    }
+
+    fn describe_drivers(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, d) in &self.drivers {
+            if let Some(t) = d.timeout {
+                parts.push(format!("{name}.timeout={}s", t.as_secs_f64()));
+            }
+            for (op, o) in &d.operations {
+                if let Some(t) = o.timeout {
+                    parts.push(format!("{name}.{op}.timeout={}s", t.as_secs_f64()));
+                }
+                if let Some(p) = o.on_failure {
+                    parts.push(format!("{name}.{op}.on_failure={p}"));
+                }
+            }
+        }
+        if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// A duration: a number of seconds (`120`, `0.5`) or a string with a unit
+/// (`"500ms"`, `"2s"`, `"5m"`).
+fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Float(f64),
+        Text(String),
+    }
+    let err = |what: &str| {
+        serde::de::Error::custom(format!(
+            "invalid duration {what}: use seconds (120, 0.5) or a string with a unit (\"500ms\", \"2s\", \"5m\")"
+        ))
+    };
+    Ok(Some(match Raw::deserialize(d)? {
+        Raw::Int(s) => Duration::from_secs(s),
+        Raw::Float(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
+        Raw::Float(s) => return Err(err(&s.to_string())),
+        Raw::Text(t) => parse_duration(&t).ok_or_else(|| err(&format!("\"{t}\"")))?,
+    }))
+}
+
+/// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"5m"` or plain seconds.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+}
+
+fn de_policy_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<FailurePolicy>, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "abort" => Ok(Some(FailurePolicy::Abort)),
+        "ignore" => Ok(Some(FailurePolicy::Ignore)),
+        other => Err(serde::de::Error::custom(format!(
+            "invalid failure policy \"{other}\": use \"abort\" or \"ignore\""
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/virt-hooks/virt-hooks.toml"))
+    }
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(120));
+        assert_eq!(c.source_of("timeout"), Source::Default);
+    }
+
+    #[test]
+    fn values_and_sources_come_from_the_file() {
+        let c = parse(
+            r#"
+hooks_dir = "/srv/hooks"
+timeout = "2s"
+drain = 0.25
+leftovers = "kill"
+[drivers.qemu]
+timeout = 30
+[drivers.qemu.operations.release]
+timeout = "500ms"
+on_failure = "abort"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.hooks_dir, Path::new("/srv/hooks"));
+        assert_eq!(c.drain, Duration::from_millis(250));
+        assert_eq!(c.leftovers, LeftoverPolicy::Kill);
+        assert_eq!(c.timeout_for("qemu", "release"), Some(Duration::from_millis(500)));
+        assert_eq!(c.timeout_for("qemu", "start"), Some(Duration::from_secs(30)));
+        assert_eq!(c.timeout_for("lxc", "start"), Some(Duration::from_secs(2)));
+        assert_eq!(c.policy_for("qemu", "release"), Some(FailurePolicy::Abort));
+        assert_eq!(
+            c.source_of("hooks_dir"),
+            Source::File(PathBuf::from("/etc/virt-hooks/virt-hooks.toml"))
+        );
+    }
+
+    #[test]
+    fn zero_timeout_means_none() {
+        assert_eq!(parse("timeout = 0").unwrap().timeout_for("qemu", "start"), None);
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_line_and_key() {
+        let err = parse("hooks_dir = \"/x\"\n\ntimout = 3\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("config file /etc/virt-hooks/virt-hooks.toml, line 3: unknown field `timout`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_line_and_the_problem() {
+        let err = parse("leftovers = \"keep\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("keep"), "{err}");
+        let err = parse("[drivers.qemu]\ntimeout = \"soon\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("invalid duration \"soon\""), "{err}");
+        let err = parse("[drivers.qemu.operations.start]\non_failure = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2") && err.contains("\"maybe\""), "{err}");
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_duration("x"), None);
+    }
+}
