@@ -1,1 +1,232 @@
-//! End-to-end tests of virt-hooks (under construction)
+/*!
+Support for the end-to-end tests: the built binary and plugins, the fixture
+plugins, plugin directories to load them from, and a logger that keeps what
+it is given.
+
+`cargo test --workspace` does not put the plugin `.so` files where a test can
+rely on finding them, so [`artifacts`] builds them itself, once per test
+binary: it runs `$CARGO build -p virt-hook -p virt-hooks-driver-*` and takes
+the files from `<target_directory>/<profile>/`, the directory cargo documents
+for final artifacts. Set `VIRT_HOOKS_TEST_ARTIFACTS` to a directory holding
+`virt-hook` and the three plugins to test prebuilt files instead.
+
+The fixture plugins live in the separate workspace `tests/fixtures/` and are
+built by [`fixture`] into `<target_directory>/fixtures/`.
+*/
+#![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::print_stderr)] // test support: failing loudly is the point
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+/// The environment variable naming a directory of prebuilt artifacts.
+pub const ARTIFACTS_ENV: &str = "VIRT_HOOKS_TEST_ARTIFACTS";
+
+/// The real plugins, by driver name.
+pub const DRIVERS: [&str; 3] = ["daemon", "qemu", "lxc"];
+
+/// The fixture plugins in `tests/fixtures/<name>/`, each built to
+/// `libvirt_hooks_driver_<name with _>.so`.
+pub const FIXTURES: [&str; 5] =
+    ["no-root-module", "init-panics", "validate-panics", "abi-v2", "abi-layout"];
+
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) { "debug" } else { "release" }
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(mut cmd: Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The main workspace's root directory.
+pub fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// cargo's `target_directory` for this workspace.
+pub fn target_directory() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let mut cmd = cargo();
+        cmd.args(["metadata", "--format-version", "1", "--no-deps"]);
+        let meta: serde_json::Value = serde_json::from_slice(&run(cmd)).unwrap();
+        PathBuf::from(meta["target_directory"].as_str().unwrap())
+    })
+}
+
+/// The directory holding `virt-hook` and the three real plugins: built on
+/// first use (or `$VIRT_HOOKS_TEST_ARTIFACTS`).
+pub fn artifacts() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os(ARTIFACTS_ENV) {
+            return PathBuf::from(dir);
+        }
+        let mut cmd = cargo();
+        cmd.args(["build", "--quiet", "-p", "virt-hook"]);
+        for driver in DRIVERS {
+            cmd.args(["-p", &format!("virt-hooks-driver-{driver}")]);
+        }
+        if profile() == "release" {
+            cmd.arg("--release");
+        }
+        run(cmd);
+        target_directory().join(profile())
+    })
+}
+
+/// The `virt-hook` binary.
+pub fn binary() -> PathBuf {
+    artifacts().join("virt-hook")
+}
+
+/// The plugin file name of a driver library named `virt_hooks_driver_<name>`.
+pub fn plugin_file_name(name: &str) -> String {
+    format!("libvirt_hooks_driver_{}.so", name.replace('-', "_"))
+}
+
+/// The real plugin of `driver` (`daemon`, `qemu`, `lxc`).
+pub fn plugin(driver: &str) -> PathBuf {
+    artifacts().join(plugin_file_name(driver))
+}
+
+/// The fixture plugin `name` (one of [`FIXTURES`]), built on first use.
+pub fn fixture(name: &str) -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    assert!(FIXTURES.contains(&name), "no fixture named {name}");
+    let dir = DIR.get_or_init(|| {
+        let target = target_directory().join("fixtures");
+        let mut cmd = cargo();
+        cmd.arg("build").arg("--quiet").arg("--manifest-path");
+        cmd.arg(workspace_root().join("tests/fixtures/Cargo.toml"));
+        cmd.arg("--target-dir").arg(&target);
+        // The fixture workspace's members are exactly the fixtures (one of
+        // them is a fake `virt-hooks-abi`, so `-p` by name is ambiguous).
+        cmd.arg("--workspace");
+        if profile() == "release" {
+            cmd.arg("--release");
+        }
+        run(cmd);
+        target.join(profile())
+    });
+    dir.join(plugin_file_name(name))
+}
+
+/// A temporary directory with owner-only write permissions, to load plugins
+/// from (or run a copied binary in).
+#[derive(Debug)]
+pub struct PluginDir {
+    dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    /// An empty directory, mode 0755.
+    pub fn new() -> PluginDir {
+        let dir = tempfile::Builder::new().prefix("virt-hooks-e2e").tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        PluginDir { dir }
+    }
+
+    /// A directory holding the three real plugins.
+    pub fn with_drivers() -> PluginDir {
+        let dir = PluginDir::new();
+        for driver in DRIVERS {
+            dir.add(&plugin(driver));
+        }
+        dir
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies `file` in under its own name, mode 0755; returns the copy.
+    pub fn add(&self, file: &Path) -> PathBuf {
+        self.add_as(file, file.file_name().unwrap().to_str().unwrap())
+    }
+
+    /// Copies `file` in as `name`, mode 0755; returns the copy.
+    pub fn add_as(&self, file: &Path, name: &str) -> PathBuf {
+        let to = self.path().join(name);
+        fs::copy(file, &to).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        to
+    }
+
+    /// Writes `contents` as `name`, mode 0644; returns the path.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let to = self.path().join(name);
+        fs::write(&to, contents).unwrap();
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o644)).unwrap();
+        to
+    }
+}
+
+impl Default for PluginDir {
+    fn default() -> PluginDir {
+        PluginDir::new()
+    }
+}
+
+/// One log record kept by [`logs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// Its level.
+    pub level: log::Level,
+    /// Its target (the plugin's module path for plugin records).
+    pub target: String,
+    /// Its message.
+    pub message: String,
+}
+
+struct Keeper(Mutex<Vec<Logged>>);
+
+impl log::Log for Keeper {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        let logged = Logged {
+            level: record.level(),
+            target: record.target().to_owned(),
+            message: record.args().to_string(),
+        };
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(logged);
+    }
+
+    fn flush(&self) {}
+}
+
+static KEEPER: Keeper = Keeper(Mutex::new(Vec::new()));
+
+/// Installs (once) a logger that keeps every record at every level, and
+/// returns the records logged so far whose message contains `needle`. Call it
+/// before loading plugins: a plugin learns the host's level when it loads.
+pub fn logs(needle: &str) -> Vec<Logged> {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        if log::set_logger(&KEEPER).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+    });
+    let kept = KEEPER.0.lock().unwrap_or_else(|e| e.into_inner());
+    kept.iter().filter(|l| l.message.contains(needle)).cloned().collect()
+}

@@ -1,0 +1,34 @@
+//! The FFI trait object. `#[sabi_trait]` expands to unsafe code and to impls
+//! inside a constant, so it lives alone in this module with those lints
+//! allowed; the rest of the crate sees only [`DriverBox`](crate::DriverBox).
+#![allow(unsafe_code, non_local_definitions, missing_docs, unreachable_pub)]
+
+use abi_stable::sabi_trait;
+use abi_stable::std_types::{RResult, RSlice, RVec};
+
+use crate::ffi::{FfiDriverError, FfiDriverInfo, FfiEvent, FfiOperationSpec};
+
+/// [`HookDriver`](virt_hooks_core::HookDriver) across the boundary. Every
+/// method returns a result so that a panic in the plugin becomes an error.
+///
+/// New methods go after the last one and must have a default body (see
+/// `docs/abi-evolution.md`).
+#[sabi_trait]
+pub trait FfiHookDriver: Send + Sync + 'static {
+    /// [`HookDriver::info`](virt_hooks_core::HookDriver::info).
+    fn info(&self) -> RResult<FfiDriverInfo, FfiDriverError>;
+
+    /// [`HookDriver::operations`](virt_hooks_core::HookDriver::operations).
+    fn operations(&self) -> RResult<RVec<FfiOperationSpec>, FfiDriverError>;
+
+    /// [`HookDriver::validate`](virt_hooks_core::HookDriver::validate).
+    fn validate(&self, event: FfiEvent<'_>) -> RResult<(), FfiDriverError>;
+
+    /// [`HookDriver::check_output`](virt_hooks_core::HookDriver::check_output).
+    #[sabi(last_prefix_field)]
+    fn check_output(
+        &self,
+        event: FfiEvent<'_>,
+        output: RSlice<'_, u8>,
+    ) -> RResult<(), FfiDriverError>;
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real plugins and the `virt-hook` binary, built by
+//! the support library (see `tests/src/lib.rs`), and fixture plugins broken
+//! in every way the loader must survive.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+// Loading the real and the broken plugins through the host library.
+mod plugins;
+// `virt-hook drivers` with real, missing and broken plugins.
+mod cli;
