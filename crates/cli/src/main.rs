@@ -8,13 +8,17 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output happens
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use virt_hooks::{Registry, RegistryBuilder};
+use virt_hooks::{DEFAULT_HOOKS_DIR, Registry, RegistryBuilder, RunnerBuilder};
 
+mod demo;
 mod drivers;
+mod run;
 
 /// Run libvirt-style hook scripts: the same arguments, stdin, environment and
 /// error text as libvirt, with drivers loaded from plugins.
@@ -26,6 +30,10 @@ struct Cli {
     /// /usr/lib/virt-hooks/plugins.
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
+
+    /// The hooks directory [default: /etc/libvirt/hooks].
+    #[arg(long, value_name = "DIR", env = "VIRT_HOOKS_DIR", global = true)]
+    hooks_dir: Option<PathBuf>,
 
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -43,6 +51,35 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+    },
+    /// Run the hook scripts of one event, as libvirt would. Exit 0 when the
+    /// operation may go on, 1 when it is refused, 2 for a bad event.
+    Run {
+        #[command(flatten)]
+        event: run::EventArgs,
+        /// Per-script timeout in seconds for this call; 0 means none.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        /// Output format: text prints a filter's resulting document on
+        /// stdout; json prints the whole outcome.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the hook scripts an event would run, in order; runs nothing.
+    Plan {
+        #[command(flatten)]
+        event: run::EventArgs,
+        /// Output format: text is one path per line; json adds argv, the
+        /// environment, the input size and the skipped files.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Play a whole domain lifecycle on a bundled example hooks directory,
+    /// through the real runner and plugins.
+    Demo {
+        /// Write the example hooks directory under DIR and keep it.
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
     },
 }
 
@@ -82,12 +119,41 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let registry = load_registry(&cli.plugin_dirs);
+    let hooks_dir = cli.hooks_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_HOOKS_DIR));
     let mut out = std::io::stdout().lock();
     let code = match cli.command {
         Command::Drivers { format } => drivers::print(&registry, format, &mut out)?,
+        Command::Run { event, timeout, format } => {
+            let mut builder = runner_builder(&hooks_dir, registry);
+            if let Some(secs) = timeout {
+                builder.timeout(seconds(secs)?);
+            }
+            run::run(&builder.build(), &event, format, &mut out)?
+        }
+        Command::Plan { event, format } => {
+            run::plan(&runner_builder(&hooks_dir, registry).build(), &event, format, &mut out)?
+        }
+        Command::Demo { keep } => demo::demo(
+            registry,
+            keep.as_deref(),
+            |hooks, registry| Ok(runner_builder(hooks, registry).build()),
+            &mut out,
+        )?,
     };
     out.flush()?;
     Ok(code)
+}
+
+fn runner_builder(hooks_dir: &Path, registry: Registry) -> RunnerBuilder {
+    let mut builder = RunnerBuilder::new(Arc::new(registry));
+    builder.hooks_dir(hooks_dir);
+    builder
+}
+
+/// A `--timeout` value: non-negative seconds.
+fn seconds(secs: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| anyhow::anyhow!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
 }
 
 /// Loads the plugins on the search path, `--plugin-dir`s first.

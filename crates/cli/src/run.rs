@@ -1,0 +1,140 @@
+//! `virt-hook run` and `virt-hook plan`: one event, through the runner.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use virt_hooks::{Event, Outcome, RunError, Runner};
+
+use crate::{Format, exit};
+
+/// The five arguments a hook script receives after its path.
+#[derive(Debug, Args)]
+pub(crate) struct EventArgs {
+    /// The driver: daemon, qemu, lxc, ... (the hook script's name).
+    driver: String,
+    /// The object: a domain or network name, or `-`.
+    object: String,
+    /// The operation, e.g. start, prepare, release.
+    operation: String,
+    /// The sub-operation, e.g. begin, end, or `-`.
+    sub_operation: String,
+    /// The extra argument, e.g. a shutoff reason, or `-`.
+    extra: String,
+    /// The document for the scripts' stdin: a file, or `-` for standard input.
+    #[arg(long, value_name = "FILE|-")]
+    input: Option<PathBuf>,
+}
+
+impl EventArgs {
+    /// Reads the input document, if one was named.
+    pub(crate) fn read_input(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(path) = &self.input else { return Ok(None) };
+        let mut data = Vec::new();
+        if path.as_os_str() == "-" {
+            std::io::stdin().lock().read_to_end(&mut data).context("cannot read the input document from standard input")?;
+        } else {
+            data = std::fs::read(path)
+                .with_context(|| format!("cannot read input file {}", path.display()))?;
+        }
+        Ok(Some(data))
+    }
+
+    /// The event, borrowing these arguments and `input`.
+    pub(crate) fn event<'a>(&'a self, input: Option<&'a [u8]>) -> Event<'a> {
+        let event = Event::new(
+            &self.driver,
+            &self.object,
+            &self.operation,
+            &self.sub_operation,
+            &self.extra,
+        );
+        match input {
+            Some(bytes) => event.with_input(bytes),
+            None => event,
+        }
+    }
+}
+
+/// Runs the event's scripts. Exit 0 when the operation may go on, 1 when
+/// it is refused, 2 when the event is invalid.
+pub(crate) fn run(
+    runner: &Runner,
+    args: &EventArgs,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
+    let input = args.read_input()?;
+    let event = args.event(input.as_deref());
+    match runner.run(&event) {
+        Ok(outcome) => {
+            for warning in &outcome.warnings {
+                eprintln!("warning: {warning}");
+            }
+            match format {
+                Format::Json => print_json(out, &outcome)?,
+                Format::Text if outcome.filter => {
+                    out.write_all(outcome.document(input.as_deref().unwrap_or_default()))?;
+                }
+                Format::Text => {}
+            }
+            Ok(exit::OK)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            if let (Format::Json, Some(outcome)) = (format, err.outcome()) {
+                print_json(out, outcome)?;
+            }
+            Ok(exit_code(&err))
+        }
+    }
+}
+
+/// Prints the scripts an event would run, without running anything.
+pub(crate) fn plan(
+    runner: &Runner,
+    args: &EventArgs,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
+    let input = args.read_input()?;
+    let event = args.event(input.as_deref());
+    match runner.plan(&event) {
+        Ok(plan) => {
+            match format {
+                Format::Json => {
+                    serde_json::to_writer_pretty(&mut *out, &plan)?;
+                    writeln!(out)?;
+                }
+                Format::Text => {
+                    for script in &plan.scripts {
+                        writeln!(out, "{}", script.path.display())?;
+                    }
+                }
+            }
+            for skipped in &plan.skipped {
+                log::info!("skipped {}: {}", skipped.path.display(), skipped.reason);
+            }
+            Ok(exit::OK)
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            Ok(exit_code(&err))
+        }
+    }
+}
+
+fn print_json(out: &mut impl Write, outcome: &Outcome) -> anyhow::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, outcome)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// 2 for an event no script may see; 1 for a refused operation.
+fn exit_code(err: &RunError) -> u8 {
+    match err {
+        RunError::InvalidEvent(_) | RunError::NulByte { .. } => exit::USAGE,
+        _ => exit::REFUSED,
+    }
+}
