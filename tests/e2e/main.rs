@@ -7,3 +7,5 @@
 mod plugins;
 // `virt-hook drivers` with real, missing and broken plugins.
 mod cli;
+// `virt-hook run`, `plan` and `demo`: what scripts see, exit codes, libvirt's texts.
+mod run_cli;

@@ -128,15 +128,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if let Some(secs) = timeout {
                 builder.timeout(seconds(secs)?);
             }
-            run::run(&builder.build(), &event, format, &mut out)?
+            run::run(&builder.build()?, &event, format, &mut out)?
         }
         Command::Plan { event, format } => {
-            run::plan(&runner_builder(&hooks_dir, registry).build(), &event, format, &mut out)?
+            run::plan(&runner_builder(&hooks_dir, registry).build()?, &event, format, &mut out)?
         }
         Command::Demo { keep } => demo::demo(
             registry,
             keep.as_deref(),
-            |hooks, registry| Ok(runner_builder(hooks, registry).build()),
+            |hooks, registry| Ok(runner_builder(hooks, registry).build()?),
             &mut out,
         )?,
     };
@@ -172,8 +172,16 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_target(false)
-        .format_timestamp(None)
+        .format(|buf, record| {
+            let level = match record.level() {
+                log::Level::Error => "error",
+                log::Level::Warn => "warning",
+                log::Level::Info => "info",
+                log::Level::Debug => "debug",
+                log::Level::Trace => "trace",
+            };
+            writeln!(buf, "{level}: {}", record.args())
+        })
         .init();
 }
 

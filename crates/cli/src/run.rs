@@ -69,9 +69,7 @@ pub(crate) fn run(
     let event = args.event(input.as_deref());
     match runner.run(&event) {
         Ok(outcome) => {
-            for warning in &outcome.warnings {
-                eprintln!("warning: {warning}");
-            }
+            // Ignored failures and leftovers reach stderr through the log.
             match format {
                 Format::Json => print_json(out, &outcome)?,
                 Format::Text if outcome.filter => {

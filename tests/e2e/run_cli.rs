@@ -1,0 +1,374 @@
+//! `virt-hook run`, `plan` and `demo` through the real binary and plugins:
+//! what a script sees, exit codes, libvirt's error text, filters, and the
+//! events of libvirt's own call-site tables.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use virt_hooks_e2e::{PluginDir, binary};
+
+/// A hooks directory with scripts written at mode 0755.
+struct Hooks {
+    dir: tempfile::TempDir,
+}
+
+impl Hooks {
+    fn new() -> Hooks {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        Hooks { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let parent = path.parent().unwrap();
+        fs::create_dir_all(parent).unwrap();
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// A script that records its argv, stdin and environment under
+    /// `<hooks>/record/<name>.*`, then runs `tail`.
+    fn recorder(&self, name: &str, tail: &str) -> PathBuf {
+        let record = self.dir.path().join("record");
+        fs::create_dir_all(&record).unwrap();
+        let out = record.join(name.replace('/', "_"));
+        self.script(
+            name,
+            &format!(
+                "for a in \"$0\" \"$@\"; do printf '%s\\n' \"$a\"; done > {out}.argv\n\
+                 cat > {out}.stdin\n\
+                 env > {out}.env\n\
+                 ls /proc/self/fd > {out}.fds\n\
+                 {tail}\n",
+                out = out.display()
+            ),
+        )
+    }
+
+    fn recorded(&self, name: &str, what: &str) -> String {
+        let file =
+            self.dir.path().join("record").join(format!("{}.{what}", name.replace('/', "_")));
+        fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+    }
+}
+
+fn domain(name: &str) -> String {
+    format!(
+        "<domain type='kvm'>\n  <name>{name}</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n"
+    )
+}
+
+/// Runs the real binary with the real plugins and `hooks` as hooks dir.
+fn virt_hook(hooks: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = Command::new(binary());
+    cmd.arg("--hooks-dir").arg(hooks).args(args);
+    cmd.env_remove("VIRT_HOOKS_PLUGIN_PATH").env_remove("VIRT_HOOKS_CONFIG").env_remove("RUST_LOG");
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn run_gives_the_script_libvirts_argv_and_the_document_verbatim() {
+    let hooks = Hooks::new();
+    hooks.recorder("qemu", "");
+    let xml = domain("my vm");
+    let out = virt_hook(
+        hooks.path(),
+        &["run", "qemu", "my vm", "release", "end", "from snapshot", "--input", "-"],
+        Some(xml.as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = hooks.path().join("qemu");
+    assert_eq!(
+        hooks.recorded("qemu", "argv"),
+        format!("{}\nmy vm\nrelease\nend\nfrom snapshot\n", script.display())
+    );
+    assert_eq!(hooks.recorded("qemu", "stdin"), xml);
+    assert_eq!(hooks.recorded("qemu", "fds"), "0\n1\n2\n3\n", "only 0, 1, 2 (and ls's own dir fd)");
+}
+
+#[test]
+fn the_environment_is_libvirts_under_a_bare_host_environment() {
+    let hooks = Hooks::new();
+    hooks.recorder("daemon", "");
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin", "TMPDIR=/var/tmp", "UNRELATED=x"])
+        .arg(binary())
+        .arg("--hooks-dir")
+        .arg(hooks.path())
+        .args(["run", "daemon", "-", "start", "-", "start"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut env: Vec<String> = hooks.recorded("daemon", "env").lines().map(str::to_owned).collect();
+    env.retain(|v| !v.starts_with("PWD=") && !v.starts_with("SHLVL=") && !v.starts_with("_="));
+    env.sort();
+    assert_eq!(env, ["LC_ALL=C", "PATH=/usr/bin:/bin", "TMPDIR=/var/tmp"]);
+    assert_eq!(hooks.recorded("daemon", "stdin"), "", "stdin is /dev/null");
+}
+
+#[test]
+fn a_refusing_script_gives_exit_1_and_libvirts_error_text() {
+    let hooks = Hooks::new();
+    hooks.script("qemu.d/10-deny", "echo \"no room for $1\" >&2\nexit 3\n");
+    let xml = domain("vm1");
+    let out = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin"])
+        .arg(binary())
+        .arg("--hooks-dir")
+        .arg(hooks.path())
+        .args(["run", "qemu", "vm1", "start", "begin", "-", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(xml.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: Hook script execution failed: internal error: Child process (LC_ALL=C PATH=/usr/bin:/bin {}/qemu.d/10-deny vm1 start begin -) unexpected exit status 3: no room for vm1\n\n",
+            hooks.path().display()
+        )
+    );
+}
+
+#[test]
+fn ignore_policy_failures_are_warnings_and_exit_0() {
+    let hooks = Hooks::new();
+    hooks.script("qemu", "echo cleanup failed >&2\nexit 1\n");
+    let out = virt_hook(
+        hooks.path(),
+        &["run", "qemu", "vm1", "stopped", "end", "-", "--input", "-"],
+        Some(domain("vm1").as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(err.starts_with("warning: Hook script execution failed: internal error:"), "{err}");
+    assert!(err.contains("unexpected exit status 1: cleanup failed"), "{err}");
+}
+
+#[test]
+fn invalid_events_give_exit_2_with_the_valid_choices_and_run_nothing() {
+    let hooks = Hooks::new();
+    let marker = hooks.path().join("ran");
+    hooks.script("qemu", &format!("touch {}\n", marker.display()));
+    let cases: [(&[&str], &str); 5] = [
+        (&["run", "qemu", "vm1", "strat", "begin", "-"], "valid operations: prepare, start"),
+        (&["run", "qemu", "vm1", "start", "end", "-"], "takes sub-operation 'begin', not 'end'"),
+        (&["run", "qemu", "vm1", "release", "end", "later"], "'from snapshot'"),
+        (
+            &["run", "qemu", "vm1", "start", "begin", "-"],
+            "needs an XML document with root <domain>",
+        ),
+        (
+            &["run", "kvm", "vm1", "start", "begin", "-"],
+            "no driver named 'kvm'; loaded drivers: daemon, lxc, qemu",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = virt_hook(hooks.path(), args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    }
+    let out = virt_hook(
+        hooks.path(),
+        &["run", "qemu", "vm1", "start", "begin", "-", "--input", "-"],
+        Some(domain("vm2").as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("vm2") && stderr(&out).contains("vm1"), "{}", stderr(&out));
+    assert!(!marker.exists(), "no script may run for an invalid event");
+}
+
+#[test]
+fn a_filter_chain_prints_the_resulting_document() {
+    let hooks = Hooks::new();
+    hooks.script("qemu.d/10-mem", "sed 's|<memory>65536</memory>|<memory>131072</memory>|'\n");
+    hooks.script("qemu.d/20-blank", "cat >/dev/null; echo '   '\n");
+    hooks.script(
+        "qemu.d/30-tag",
+        "sed 's|</domain>|  <description>restored</description>\\n</domain>|'\n",
+    );
+    let out = virt_hook(
+        hooks.path(),
+        &["run", "qemu", "vm1", "restore", "begin", "-", "--input", "-"],
+        Some(domain("vm1").as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc = String::from_utf8(out.stdout).unwrap();
+    assert!(doc.contains("<memory>131072</memory>"), "{doc}");
+    assert!(doc.contains("<description>restored</description>"), "{doc}");
+}
+
+#[test]
+fn run_json_reports_every_script() {
+    let hooks = Hooks::new();
+    hooks.script("daemon", "echo hello\n");
+    hooks.script("daemon.d/b", "echo oops >&2; exit 4\n");
+    let out = virt_hook(
+        hooks.path(),
+        &["run", "daemon", "-", "reload", "begin", "SIGHUP", "--format", "json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0), "ignore policy: {}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["on_failure"], "ignore");
+    let scripts = doc["scripts"].as_array().unwrap();
+    assert_eq!(scripts.len(), 2);
+    assert_eq!(scripts[0]["stdout"], "hello\n");
+    assert_eq!(scripts[0]["status"], serde_json::json!({"kind": "exited", "code": 0}));
+    assert_eq!(scripts[1]["status"]["code"], 4);
+    assert_eq!(
+        scripts[1]["argv"],
+        serde_json::json!([hooks.path().join("daemon.d/b"), "-", "reload", "begin", "SIGHUP"])
+    );
+}
+
+#[test]
+fn plan_lists_the_scripts_in_order_and_runs_nothing() {
+    let hooks = Hooks::new();
+    let marker = hooks.path().join("ran");
+    let touch = format!("touch {}\n", marker.display());
+    for name in ["lxc", "lxc.d/2-b", "lxc.d/10-a", "lxc.d/Z", "lxc.d/a", "lxc.d/.hidden"] {
+        hooks.script(name, &touch);
+    }
+    fs::write(hooks.path().join("lxc.d/notes"), "not a script").unwrap();
+    fs::set_permissions(hooks.path().join("lxc.d/notes"), fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let out = virt_hook(
+        hooks.path(),
+        &["plan", "lxc", "c1", "prepare", "begin", "-", "--input", "-"],
+        Some(domain("c1").as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let d = hooks.path();
+    let expected: Vec<String> =
+        ["lxc", "lxc.d/.hidden", "lxc.d/10-a", "lxc.d/2-b", "lxc.d/Z", "lxc.d/a"]
+            .iter()
+            .map(|n| d.join(n).display().to_string())
+            .collect();
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().collect::<Vec<_>>(), expected);
+    assert!(!marker.exists());
+
+    let out = virt_hook(
+        hooks.path(),
+        &["plan", "lxc", "c1", "prepare", "begin", "-", "--input", "-", "--format", "json"],
+        Some(domain("c1").as_bytes()),
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["input_len"], domain("c1").len());
+    assert_eq!(
+        doc["scripts"][0]["argv"],
+        serde_json::json!([d.join("lxc"), "c1", "prepare", "begin", "-"])
+    );
+    assert_eq!(doc["env"][0], serde_json::json!({"name": "LC_ALL", "value": "C"}));
+    let skipped = doc["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s["path"] == d.join("lxc.d/notes").display().to_string()),
+        "{skipped:?}"
+    );
+}
+
+/// Every event of libvirt's call-site tables (reference §3.1–§3.3) reaches
+/// the script with exactly libvirt's argv and stdin.
+#[test]
+fn every_libvirt_event_reaches_the_script_as_libvirt_sends_it() {
+    let hooks = Hooks::new();
+    for driver in ["daemon", "qemu", "lxc"] {
+        hooks.recorder(driver, "");
+    }
+    let daemon = [
+        ["-", "start", "-", "start"],
+        ["-", "shutdown", "-", "shutdown"],
+        ["-", "reload", "begin", "SIGHUP"],
+    ];
+    let mut events: Vec<(&str, [&str; 4])> = daemon.iter().map(|a| ("daemon", *a)).collect();
+    let guest_ops = [
+        ("prepare", "begin"),
+        ("start", "begin"),
+        ("started", "begin"),
+        ("stopped", "end"),
+        ("release", "end"),
+        ("reconnect", "begin"),
+    ];
+    for driver in ["qemu", "lxc"] {
+        for (op, sub) in guest_ops {
+            events.push((driver, ["g1", op, sub, "-"]));
+        }
+        events.push((driver, ["g1", "release", "end", "from snapshot"]));
+    }
+    for op in ["migrate", "restore", "attach"] {
+        events.push(("qemu", ["g1", op, "begin", "-"]));
+    }
+    for (driver, args) in events {
+        let xml = (driver != "daemon").then(|| domain("g1"));
+        let mut argv = vec!["run", driver];
+        argv.extend(args);
+        if xml.is_some() {
+            argv.extend(["--input", "-"]);
+        }
+        let out = virt_hook(hooks.path(), &argv, xml.as_deref().map(str::as_bytes));
+        assert_eq!(out.status.code(), Some(0), "{driver} {args:?}: {}", stderr(&out));
+        let expected: String = std::iter::once(hooks.path().join(driver).display().to_string())
+            .chain(args.iter().map(|a| (*a).to_owned()))
+            .map(|a| a + "\n")
+            .collect();
+        assert_eq!(hooks.recorded(driver, "argv"), expected, "{driver} {args:?}");
+        assert_eq!(hooks.recorded(driver, "stdin"), xml.unwrap_or_default(), "{driver} {args:?}");
+    }
+}
+
+#[test]
+fn demo_plays_the_lifecycle_from_any_directory() {
+    let keep = tempfile::tempdir().unwrap();
+    let plugins = PluginDir::with_drivers();
+    let exe = plugins.add(&binary());
+    let out = Command::new(&exe)
+        .args(["demo", "--keep"])
+        .arg(keep.path())
+        .current_dir("/")
+        .env_remove("VIRT_HOOKS_PLUGIN_PATH")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "daemon - start - start",
+        "qemu demo-vm prepare begin -",
+        "document rewritten: <memory unit='KiB'>1048576</memory> -> <memory unit='KiB'>524288</memory>",
+        "error: Hook script execution failed: internal error: Child process (",
+        "unexpected exit status 1: policy: forbidden-vm is on the deny list and may not start",
+        "qemu demo-vm release end shutdown",
+        "daemon - shutdown - shutdown",
+        "summary: 9 events, 23 hook scripts run, 1 operation refused, 1 document rewritten, 0 warnings",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(keep.path().join("hooks/qemu.d/10-policy").is_file());
+}
