@@ -319,9 +319,8 @@ impl Config {
     /// file's vocabulary; for `virt-hook config`.
     pub fn entries(&self) -> Vec<(&'static str, String, Source)> {
         let list = |v: &[String]| format!("[{}]", v.join(", "));
-        let paths = |v: &[PathBuf]| {
-            list(&v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>())
-        };
+        let paths =
+            |v: &[PathBuf]| list(&v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>());
         let secs = |d: Duration| format!("{}s", d.as_secs_f64());
         let rows: Vec<(&'static str, String)> = vec![
             ("hooks_dir", self.hooks_dir.display().to_string()),
@@ -472,7 +471,9 @@ on_failure = "abort"
     fn an_unknown_key_names_the_file_line_and_key() {
         let err = parse("hooks_dir = \"/x\"\n\ntimout = 3\n").unwrap_err().to_string();
         assert!(
-            err.starts_with("config file /etc/virt-hooks/virt-hooks.toml, line 3: unknown field `timout`"),
+            err.starts_with(
+                "config file /etc/virt-hooks/virt-hooks.toml, line 3: unknown field `timout`"
+            ),
             "{err}"
         );
     }

@@ -7,13 +7,38 @@ runs them exactly as libvirt does.
 */
 
 pub use crate::{
-    plugin::{PluginError, PluginSearch},
+    audit::AUDIT_TARGET,
+    cancel::Cancel,
+    check::{CheckReport, CheckedFile, DriverCheck},
+    config::{
+        Config, ConfigError, DEFAULT_CONFIG_FILE, DriverConfig, LeftoverPolicy, OperationConfig,
+        SecurityMode, Source,
+    },
+    outcome::{
+        EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
+        Skipped,
+    },
+    plugin::{
+        PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError, PluginSearch, SYSTEM_PLUGIN_DIR,
+    },
     registry::{Driver, EventError, Registry, RegistryBuilder},
+    runner::{BuildError, DEFAULT_HOOKS_DIR, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
 };
 pub use virt_hooks_core::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
     SpecError,
 };
 
+mod audit;
+mod cancel;
+mod check;
+mod config;
+mod discovery;
+mod message;
+mod outcome;
 mod plugin;
 mod registry;
+mod runner;
+mod script;
+mod security;
+mod spawn;

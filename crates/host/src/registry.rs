@@ -1,8 +1,12 @@
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use virt_hooks_core::{DriverError, DriverInfo, Event, HookDriver, OperationSpec, SpecError};
 
-use crate::plugin::{self, PluginError, PluginSearch};
+use crate::{
+    config::Config,
+    plugin::{self, PluginError, PluginSearch},
+};
 
 /// A driver the host can use: its description and operation table, read once
 /// when it was loaded, and the implementation behind them.
@@ -10,7 +14,7 @@ pub struct Driver {
     info: DriverInfo,
     operations: Vec<OperationSpec>,
     file: Option<PathBuf>,
-    imp: Box<dyn HookDriver>,
+    imp: Arc<dyn HookDriver>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -26,7 +30,8 @@ impl std::fmt::Debug for Driver {
 impl Driver {
     /// Wraps a driver, reading its description and operation table once.
     /// `file` is the plugin it came from, or `None` for a driver compiled in.
-    pub(crate) fn new(imp: Box<dyn HookDriver>, file: Option<PathBuf>) -> Driver {
+    pub(crate) fn new(imp: impl Into<Arc<dyn HookDriver>>, file: Option<PathBuf>) -> Driver {
+        let imp = imp.into();
         Driver { info: imp.info(), operations: imp.operations(), file, imp }
     }
 
@@ -114,6 +119,7 @@ pub enum EventError {
 pub struct Registry {
     drivers: Vec<Driver>,
     errors: Vec<PluginError>,
+    disabled: Vec<String>,
 }
 
 impl Registry {
@@ -149,10 +155,24 @@ impl Registry {
         &self.errors
     }
 
-    /// Adds a driver unless one of that name is already there.
-    pub(crate) fn insert(&mut self, driver: Driver) -> Result<(), Driver> {
+    /// The names of the drivers disabled by [`RegistryBuilder::disable`].
+    pub fn disabled(&self) -> &[String] {
+        &self.disabled
+    }
+
+    /// Adds a driver unless one of that name is already there, which is
+    /// then handed back. A disabled driver is dropped (and `Ok`).
+    pub(crate) fn insert(&mut self, driver: Driver) -> Result<(), Box<Driver>> {
+        if self.disabled.iter().any(|d| d == driver.name()) {
+            log::info!(
+                "driver '{}' is disabled; not using it{}",
+                driver.name(),
+                driver.file().map_or_else(String::new, |f| format!(" (from {})", f.display()))
+            );
+            return Ok(());
+        }
         if self.get(driver.name()).is_some() {
-            return Err(driver);
+            return Err(Box::new(driver));
         }
         self.drivers.push(driver);
         Ok(())
@@ -165,13 +185,15 @@ impl Registry {
 
 /// Builds a [`Registry`]: compiled-in drivers first, then plugins from the
 /// search path.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RegistryBuilder {
     builtins: Vec<BuiltinDriver>,
     search: PluginSearch,
+    disabled: Vec<String>,
 }
 
-struct BuiltinDriver(Box<dyn HookDriver>);
+#[derive(Clone)]
+struct BuiltinDriver(Arc<dyn HookDriver>);
 
 impl std::fmt::Debug for BuiltinDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -188,7 +210,7 @@ impl RegistryBuilder {
     /// Adds a driver compiled into the calling program. It takes precedence
     /// over plugins of the same name.
     pub fn driver(&mut self, driver: impl HookDriver + 'static) -> &mut RegistryBuilder {
-        self.builtins.push(BuiltinDriver(Box::new(driver)));
+        self.builtins.push(BuiltinDriver(Arc::new(driver)));
         self
     }
 
@@ -197,12 +219,35 @@ impl RegistryBuilder {
         &mut self.search
     }
 
+    /// Disables the driver `name`: neither a compiled-in driver nor any
+    /// plugin of that name (wherever it is on the search path) gets into
+    /// the registry, so its events are refused as unknown and its hook
+    /// scripts never run. A plugin file of that name is still loaded (its
+    /// name is only known then) but its driver is dropped.
+    pub fn disable(&mut self, name: impl Into<String>) -> &mut RegistryBuilder {
+        self.disabled.push(name.into());
+        self
+    }
+
+    /// Applies the registry's part of a configuration file: the
+    /// `disabled_drivers` and the `plugin_path` directories (searched in
+    /// that order, before the other directories of the search path).
+    pub fn config(&mut self, config: &Config) -> &mut RegistryBuilder {
+        for name in &config.disabled_drivers {
+            self.disable(name.clone());
+        }
+        for dir in &config.plugin_path {
+            self.search.dir(dir.clone());
+        }
+        self
+    }
+
     /// Loads every plugin on the search path. Never fails: plugins that cannot
     /// be loaded are kept in [`Registry::errors`].
-    pub fn build(&mut self) -> Registry {
-        let mut registry = Registry::default();
-        for BuiltinDriver(imp) in self.builtins.drain(..) {
-            let driver = Driver::new(imp, None);
+    pub fn build(&self) -> Registry {
+        let mut registry = Registry { disabled: self.disabled.clone(), ..Registry::default() };
+        for BuiltinDriver(imp) in &self.builtins {
+            let driver = Driver::new(Arc::clone(imp), None);
             if let Err(dup) = registry.insert(driver) {
                 log::warn!(
                     "compiled-in driver '{}' is registered twice; keeping the first",

@@ -21,16 +21,16 @@ use std::path::{Path, PathBuf};
 
 /// Why a hook script is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsafe {
+pub(crate) struct Unsafe {
     /// The file or directory at fault.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// What is wrong with it.
-    pub problem: Problem,
+    pub(crate) problem: Problem,
 }
 
 /// What is wrong with a file or directory on the way to a hook script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     /// Group or others may write it; the mode is given.
     Writable(u32),
     /// Owned by this uid, which is neither root nor the host's user.

@@ -1,0 +1,129 @@
+//! Finding an event's hook scripts, as libvirt's `virHookCall` does on every
+//! call: the main script `<hooks>/<driver>`, then the executable entries of
+//! `<hooks>/<driver>.d/` in byte order.
+//!
+//! Nothing is cached, so added, removed and replaced scripts take effect on
+//! the next call. For a driver with no hooks this costs two failing system
+//! calls (one `stat`, one `open`).
+
+use std::{
+    fs::{self, Metadata},
+    io,
+    os::unix::{ffi::OsStrExt, fs::PermissionsExt},
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    message,
+    outcome::{SkipReason, Skipped},
+};
+
+/// The main script `<hooks>/<driver>`.
+#[derive(Debug)]
+pub(crate) enum MainScript {
+    /// Nothing there (or a dangling link): libvirt's `No hook script`.
+    Absent,
+    /// An executable regular file: it runs first.
+    Run(PathBuf),
+    /// Something that exists but cannot run; the `.d` scripts still run.
+    Skipped(Skipped),
+}
+
+/// Looks at the main script. libvirt's `virFileIsExecutable`: `stat`
+/// (following links) says a regular file with any execute bit.
+pub(crate) fn main_script(path: PathBuf) -> MainScript {
+    match fs::metadata(&path) {
+        Err(err) => {
+            log::debug!("No hook script {} ({})", path.display(), message::strerror(&err));
+            MainScript::Absent
+        }
+        Ok(meta) => match classify(&meta) {
+            None => MainScript::Run(path),
+            Some(reason) => {
+                log::warn!("Non-executable hook script {} ({reason})", path.display());
+                MainScript::Skipped(Skipped { path, reason })
+            }
+        },
+    }
+}
+
+/// The entries of `<driver>.d` that run, sorted, and the ones that do not.
+#[derive(Debug, Default)]
+pub(crate) struct DropIns {
+    pub(crate) scripts: Vec<PathBuf>,
+    pub(crate) skipped: Vec<Skipped>,
+}
+
+/// A `.d` directory that exists but cannot be listed. The message is
+/// libvirt's.
+#[derive(Debug)]
+pub(crate) struct DirError {
+    pub(crate) message: String,
+}
+
+/// Lists `<driver>.d`. A missing directory has no scripts.
+///
+/// Every entry but `.` and `..` is looked at (hidden files too), following
+/// links; the directory is not recursive. The scripts are sorted by bytes,
+/// like `strcmp`.
+pub(crate) fn drop_ins(dir: &Path) -> Result<DropIns, DirError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            log::debug!("No hook script dir {}", dir.display());
+            return Ok(DropIns::default());
+        }
+        Err(err) => return Err(DirError { message: message::cannot_open_dir(dir, &err) }),
+    };
+    let mut found = DropIns::default();
+    for entry in entries {
+        let entry =
+            entry.map_err(|err| DirError { message: message::cannot_read_dir(dir, &err) })?;
+        let path = entry.path();
+        let reason = match fs::metadata(&path) {
+            Ok(meta) => classify(&meta),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                match fs::symlink_metadata(&path) {
+                    Ok(_) => Some(SkipReason::DanglingSymlink),
+                    // Removed between readdir and stat: it is simply gone.
+                    Err(_) => continue,
+                }
+            }
+            Err(err) => Some(SkipReason::Unreadable(message::strerror(&err))),
+        };
+        match reason {
+            None => found.scripts.push(path),
+            Some(reason) => {
+                if reason == SkipReason::NotExecutable {
+                    log::warn!("Non-executable hook script {}", path.display());
+                } else {
+                    log::debug!("Skipping {} in hook dir: {reason}", path.display());
+                }
+                found.skipped.push(Skipped { path, reason });
+            }
+        }
+    }
+    found.scripts.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    found
+        .skipped
+        .sort_unstable_by(|a, b| a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes()));
+    Ok(found)
+}
+
+/// `None` if the file runs, otherwise why not.
+fn classify(meta: &Metadata) -> Option<SkipReason> {
+    if meta.is_file() {
+        if meta.permissions().mode() & 0o111 != 0 { None } else { Some(SkipReason::NotExecutable) }
+    } else if meta.is_dir() {
+        Some(SkipReason::Directory)
+    } else {
+        Some(SkipReason::NotRegularFile)
+    }
+}
+
+/// `<hooks>/<driver>.d`.
+pub(crate) fn drop_in_dir(main: &Path) -> PathBuf {
+    let mut dir = main.as_os_str().to_owned();
+    dir.push(".d");
+    PathBuf::from(dir)
+}

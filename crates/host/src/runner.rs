@@ -1,0 +1,895 @@
+//! The runner: validates an event, finds its hook scripts, runs them one
+//! after the other and turns the results into libvirt's verdict.
+
+use std::{
+    collections::BTreeMap,
+    ffi::{CString, OsString},
+    io,
+    os::unix::ffi::OsStrExt,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use virt_hooks_core::{Event, FailurePolicy, OperationSpec};
+
+use crate::{
+    audit::{self, AuditFile},
+    cancel::Cancel,
+    check::{self, CheckReport},
+    config::{Config, DriverConfig, LeftoverPolicy, SecurityMode},
+    discovery::{self, MainScript},
+    message,
+    outcome::{EnvVar, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
+    registry::{Driver, EventError, Registry},
+    script::{self, Limits},
+    security, spawn,
+};
+
+/// Where libvirt looks for hook scripts on a distribution build.
+pub const DEFAULT_HOOKS_DIR: &str = "/etc/libvirt/hooks";
+
+/// The variables passed through from the host, in libvirt's order
+/// (`virCommandAddEnvPassCommon`), each only when the host has it set.
+pub const PASS_THROUGH_ENV: [&str; 9] = [
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "DYLD_INSERT_LIBRARIES",
+    "DYLD_FORCE_FLAT_NAMESPACE",
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "TMPDIR",
+];
+
+/// Why the hook scripts of an event did not (all) succeed, or did not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The event names no loaded driver, breaks its operation table, or the
+    /// driver refused it. No script ran; fix the event.
+    #[error(transparent)]
+    InvalidEvent(#[from] EventError),
+    /// One of the event's arguments holds a NUL byte, which no argv can
+    /// carry. No script ran.
+    #[error("the {argument} of '{driver} {operation}' contains a NUL byte")]
+    NulByte {
+        /// The driver name.
+        driver: String,
+        /// The operation.
+        operation: String,
+        /// Which argument: `object`, `operation`, `sub-operation` or `extra`.
+        argument: &'static str,
+    },
+    /// `<driver>.d` exists but cannot be listed (not a directory, no
+    /// permission). The message is libvirt's
+    /// `cannot open directory '<path>': <strerror>`. The main script, if
+    /// any, has run already (libvirt opens the directory after it); its run
+    /// is in `outcome`. Fix or remove the entry.
+    #[error("{message}")]
+    Discovery {
+        /// The driver name.
+        driver: String,
+        /// The operation.
+        operation: String,
+        /// The `.d` path.
+        path: PathBuf,
+        /// libvirt's message.
+        message: String,
+        /// What ran before (`None` from [`Runner::plan`]).
+        outcome: Option<Box<Outcome>>,
+    },
+    /// A script failed and the operation's policy is
+    /// [`FailurePolicy::Abort`]: the operation must be refused. The message
+    /// is libvirt's text for the last failure; `outcome` has every script.
+    #[error("{message}")]
+    Refused {
+        /// The driver name.
+        driver: String,
+        /// The operation.
+        operation: String,
+        /// The last failure's message, as libvirt reports it.
+        message: String,
+        /// Every script that ran.
+        outcome: Box<Outcome>,
+    },
+    /// The run was cancelled ([`Runner::run_with`]): the running script's
+    /// process group was killed and no further script ran. `outcome` has
+    /// the scripts that ran, the killed one last (marked
+    /// [`ScriptRun::cancelled`]).
+    #[error("the hook scripts of '{driver} {operation}' were cancelled")]
+    Cancelled {
+        /// The driver name.
+        driver: String,
+        /// The operation.
+        operation: String,
+        /// Every script that ran or was stopped.
+        outcome: Box<Outcome>,
+    },
+}
+
+impl RunError {
+    /// What ran before the error, if anything did.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            RunError::Discovery { outcome, .. } => outcome.as_deref(),
+            RunError::Refused { outcome, .. } | RunError::Cancelled { outcome, .. } => {
+                Some(outcome)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A runner that cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The audit log cannot be opened for appending. Fix its directory or
+    /// permissions, or configure none.
+    #[error("cannot open audit log {}: {source}", path.display())]
+    AuditLog {
+        /// The audit log file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Builds a [`Runner`].
+///
+/// The defaults are libvirt's, except for the robustness limits libvirt does
+/// not have: a 120 s timeout per script, a 5 s grace between SIGTERM and
+/// SIGKILL, a 500 ms drain window after a script exits, capture limits of
+/// 1 MiB for stdout and stderr (64 MiB for a filter's stdout), and the
+/// script security rules in [`SecurityMode::Strict`]. Every default is also
+/// [`Config::default`]'s, and [`config`](RunnerBuilder::config) applies a
+/// whole configuration.
+#[derive(Debug, Clone)]
+pub struct RunnerBuilder {
+    registry: Arc<Registry>,
+    hooks_dir: PathBuf,
+    limits: Limits,
+    filter_stdout: usize,
+    pass_env: Vec<String>,
+    security: SecurityMode,
+    overrides: BTreeMap<String, DriverConfig>,
+    audit_log: Option<PathBuf>,
+}
+
+impl RunnerBuilder {
+    /// A builder for `registry`'s drivers, with the defaults above and
+    /// hooks in [`DEFAULT_HOOKS_DIR`].
+    pub fn new(registry: Arc<Registry>) -> RunnerBuilder {
+        RunnerBuilder {
+            registry,
+            hooks_dir: PathBuf::from(DEFAULT_HOOKS_DIR),
+            limits: Limits {
+                timeout: Some(Duration::from_secs(120)),
+                grace: Duration::from_secs(5),
+                drain: Some(Duration::from_millis(500)),
+                stdout: 1 << 20,
+                stderr: 1 << 20,
+                leftovers: LeftoverPolicy::Leave,
+            },
+            filter_stdout: 64 << 20,
+            pass_env: Vec::new(),
+            security: SecurityMode::Strict,
+            overrides: BTreeMap::new(),
+            audit_log: None,
+        }
+    }
+
+    /// Applies every runner setting of `config`: the hooks directory,
+    /// `pass_env`, the timeouts (global, per driver, per operation), grace,
+    /// drain, the capture limits, the leftover policy, the security mode,
+    /// the per-operation failure policies and the audit log. Per-driver and
+    /// per-operation settings are added to those set before. (The
+    /// registry's part, `disabled_drivers` and `plugin_path`, is
+    /// [`RegistryBuilder::config`](crate::RegistryBuilder::config).)
+    pub fn config(&mut self, config: &Config) -> &mut RunnerBuilder {
+        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        self.hooks_dir(&config.hooks_dir)
+            .pass_env(config.pass_env.iter().cloned())
+            .timeout(config.timeout)
+            .kill_grace(config.grace)
+            .drain_window(Some(config.drain))
+            .stdout_limit(bytes(config.stdout_cap))
+            .stderr_limit(bytes(config.stderr_cap))
+            .filter_output_limit(bytes(config.filter_stdout_cap))
+            .leftovers(config.leftovers)
+            .security(config.security)
+            .audit_log(config.audit_log.clone());
+        for (driver, d) in &config.drivers {
+            if let Some(t) = d.timeout {
+                self.driver_timeout(driver, t);
+            }
+            for (op, o) in &d.operations {
+                if let Some(t) = o.timeout {
+                    self.operation_timeout(driver, op, t);
+                }
+                if let Some(p) = o.on_failure {
+                    self.operation_policy(driver, op, p);
+                }
+            }
+        }
+        self
+    }
+
+    /// Extra variables passed through from the host to every hook script,
+    /// after libvirt's own list ([`PASS_THROUGH_ENV`]) and each only when
+    /// the host has it set (default none, so the environment is exactly
+    /// libvirt's). Replaces the list set before. Names in libvirt's list,
+    /// `LC_ALL`, empty names and names with `=` are ignored.
+    pub fn pass_env<I, S>(&mut self, names: I) -> &mut RunnerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.pass_env = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How the script security rules are enforced (default
+    /// [`SecurityMode::Strict`]: an unsafe script is refused and counts as
+    /// a failed script).
+    pub fn security(&mut self, mode: SecurityMode) -> &mut RunnerBuilder {
+        self.security = mode;
+        self
+    }
+
+    /// What happens to processes a script left behind that still hold its
+    /// output when the drain window ends (default
+    /// [`LeftoverPolicy::Leave`]).
+    pub fn leftovers(&mut self, policy: LeftoverPolicy) -> &mut RunnerBuilder {
+        self.limits.leftovers = policy;
+        self
+    }
+
+    /// The audit log file, appended one JSON line per script run; `None`
+    /// for none (default). Audit records are logged at info level under
+    /// the target [`AUDIT_TARGET`](crate::AUDIT_TARGET) either way.
+    pub fn audit_log(&mut self, path: Option<PathBuf>) -> &mut RunnerBuilder {
+        self.audit_log = path;
+        self
+    }
+
+    /// The per-script timeout of every operation of `driver`, over the
+    /// global [`timeout`](RunnerBuilder::timeout); [`Duration::ZERO`] means
+    /// none.
+    pub fn driver_timeout(&mut self, driver: &str, timeout: Duration) -> &mut RunnerBuilder {
+        self.overrides.entry(driver.to_owned()).or_default().timeout = Some(timeout);
+        self
+    }
+
+    /// The per-script timeout of one operation, over the driver's and the
+    /// global one; [`Duration::ZERO`] means none.
+    pub fn operation_timeout(
+        &mut self,
+        driver: &str,
+        operation: &str,
+        timeout: Duration,
+    ) -> &mut RunnerBuilder {
+        self.operation(driver, operation).timeout = Some(timeout);
+        self
+    }
+
+    /// Overrides the failure policy the driver declares for one operation.
+    /// The effective policy decides the verdict and is what [`Outcome`] and
+    /// [`Plan`] report.
+    pub fn operation_policy(
+        &mut self,
+        driver: &str,
+        operation: &str,
+        policy: FailurePolicy,
+    ) -> &mut RunnerBuilder {
+        self.operation(driver, operation).on_failure = Some(policy);
+        self
+    }
+
+    fn operation(&mut self, driver: &str, operation: &str) -> &mut crate::config::OperationConfig {
+        let d = self.overrides.entry(driver.to_owned()).or_default();
+        d.operations.entry(operation.to_owned()).or_default()
+    }
+
+    /// The hooks directory (default `/etc/libvirt/hooks`).
+    pub fn hooks_dir(&mut self, dir: impl Into<PathBuf>) -> &mut RunnerBuilder {
+        self.hooks_dir = dir.into();
+        self
+    }
+
+    /// How long one script may run before its process group gets SIGTERM
+    /// (default 120 s); [`Duration::ZERO`] means never, as in libvirt.
+    pub fn timeout(&mut self, timeout: Duration) -> &mut RunnerBuilder {
+        self.limits.timeout = (!timeout.is_zero()).then_some(timeout);
+        self
+    }
+
+    /// How long after SIGTERM the process group gets SIGKILL (default 5 s).
+    pub fn kill_grace(&mut self, grace: Duration) -> &mut RunnerBuilder {
+        self.limits.grace = grace;
+        self
+    }
+
+    /// How long a script's output is still read after it exited (default
+    /// 500 ms). Processes it left behind that keep the output open are then
+    /// reported as a warning and left alone. `None` reads until end of
+    /// file, however long that takes, as libvirt does.
+    pub fn drain_window(&mut self, window: Option<Duration>) -> &mut RunnerBuilder {
+        self.limits.drain = window;
+        self
+    }
+
+    /// The most stdout kept per script (default 1 MiB). More is read and
+    /// dropped, and the run is marked truncated.
+    pub fn stdout_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
+        self.limits.stdout = bytes;
+        self
+    }
+
+    /// The most stderr kept per script (default 1 MiB).
+    pub fn stderr_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
+        self.limits.stderr = bytes;
+        self
+    }
+
+    /// The most stdout kept per script of a filter operation (default
+    /// 64 MiB). A longer output makes the script fail: a cut document must
+    /// not replace the real one.
+    pub fn filter_output_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
+        self.filter_stdout = bytes;
+        self
+    }
+
+    /// Builds the runner. This is when the host's environment is read: the
+    /// variables of [`PASS_THROUGH_ENV`] (then those of
+    /// [`pass_env`](RunnerBuilder::pass_env)) that are set now are the ones
+    /// every hook script of this runner gets (after `LC_ALL=C`), whatever
+    /// happens to the host's environment later. The audit log is opened
+    /// here, once.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::AuditLog`] if the audit log cannot be opened.
+    pub fn build(&self) -> Result<Runner, BuildError> {
+        let audit = match &self.audit_log {
+            None => None,
+            Some(path) => Some(Arc::new(
+                AuditFile::open(path)
+                    .map_err(|source| BuildError::AuditLog { path: path.clone(), source })?,
+            )),
+        };
+        Ok(Runner {
+            registry: Arc::clone(&self.registry),
+            hooks_dir: self.hooks_dir.clone(),
+            env: Arc::new(Environment::snapshot(&self.pass_env)),
+            limits: self.limits,
+            filter_stdout: self.filter_stdout,
+            security: self.security,
+            overrides: Arc::new(self.overrides.clone()),
+            audit,
+            euid: spawn::effective_uid(),
+        })
+    }
+}
+
+/// Runs the hook scripts of events, exactly as libvirt does.
+///
+/// A runner is cheap to clone, `Send` and `Sync`: one runner can serve
+/// events from many threads at once. Nothing is cached between calls, so
+/// scripts added or removed take effect on the next event.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    registry: Arc<Registry>,
+    hooks_dir: PathBuf,
+    env: Arc<Environment>,
+    limits: Limits,
+    filter_stdout: usize,
+    security: SecurityMode,
+    overrides: Arc<BTreeMap<String, DriverConfig>>,
+    audit: Option<Arc<AuditFile>>,
+    euid: u32,
+}
+
+/// What every script of one event shares.
+struct Ctx<'a> {
+    driver: &'a Driver,
+    spec: &'a OperationSpec,
+    event: &'a Event<'a>,
+    policy: FailurePolicy,
+    limits: Limits,
+    cancel: Option<&'a Cancel>,
+}
+
+impl Runner {
+    /// The hooks directory.
+    pub fn hooks_dir(&self) -> &Path {
+        &self.hooks_dir
+    }
+
+    /// The drivers this runner knows.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// How the script security rules are enforced.
+    pub fn security_mode(&self) -> SecurityMode {
+        self.security
+    }
+
+    /// The effective per-script timeout of `operation` of `driver`: the
+    /// operation's, else the driver's, else the global one; `None` for none.
+    pub fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
+        let d = self.overrides.get(driver);
+        let t = d
+            .and_then(|d| d.operations.get(operation))
+            .and_then(|o| o.timeout)
+            .or_else(|| d.and_then(|d| d.timeout));
+        match t {
+            Some(t) => (!t.is_zero()).then_some(t),
+            None => self.limits.timeout,
+        }
+    }
+
+    /// The effective failure policy of an operation: the configured
+    /// override, else what the driver declares in `spec`.
+    fn policy_for(&self, driver: &str, spec: &OperationSpec) -> FailurePolicy {
+        self.overrides
+            .get(driver)
+            .and_then(|d| d.operations.get(&spec.name))
+            .and_then(|o| o.on_failure)
+            .unwrap_or(spec.on_failure)
+    }
+
+    /// Runs every hook script of `event`: the main script `<hooks>/<driver>`,
+    /// then the executable entries of `<hooks>/<driver>.d/` in byte order,
+    /// each with argv `[path, object, operation, sub-operation, extra]`, the
+    /// environment described at [`RunnerBuilder::build`] and the event's
+    /// document on stdin. Every script runs even after one failed. For a
+    /// filter operation each script reads the newest non-blank output of
+    /// the scripts before it, as long as none has failed.
+    ///
+    /// Each script is checked against the security rules just before it
+    /// would start; in strict mode an unsafe one is not started and counts
+    /// as a failed script. Each script run is recorded in the audit log.
+    ///
+    /// # Errors
+    ///
+    /// * [`RunError::InvalidEvent`] and [`RunError::NulByte`]: nothing ran.
+    /// * [`RunError::Refused`]: a script failed and the operation's
+    ///   effective policy aborts on failure. With [`FailurePolicy::Ignore`]
+    ///   failures are returned as warnings in the [`Outcome`] instead.
+    /// * [`RunError::Discovery`]: `<driver>.d` cannot be listed (also only
+    ///   a warning under the ignore policy).
+    pub fn run(&self, event: &Event<'_>) -> Result<Outcome, RunError> {
+        self.run_inner(event, None)
+    }
+
+    /// [`run`](Runner::run), stopped by `cancel`: when it is triggered, the
+    /// running script's process group gets SIGTERM, then SIGKILL after the
+    /// grace period; it is reaped, no further script runs, and the call
+    /// returns [`RunError::Cancelled`]. Nothing is left running by the
+    /// script's group, and no zombie.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Runner::run), plus [`RunError::Cancelled`].
+    pub fn run_with(&self, event: &Event<'_>, cancel: &Cancel) -> Result<Outcome, RunError> {
+        self.run_inner(event, Some(cancel))
+    }
+
+    fn run_inner(&self, event: &Event<'_>, cancel: Option<&Cancel>) -> Result<Outcome, RunError> {
+        let (driver, spec) = self.validate(event)?;
+        let policy = self.policy_for(event.driver, spec);
+        let mut limits = self.limits;
+        limits.timeout = self.timeout_for(event.driver, event.operation);
+        if spec.filter {
+            limits.stdout = self.filter_stdout;
+        }
+        let ctx = Ctx { driver, spec, event, policy, limits, cancel };
+        let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
+        let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
+        let stop = || cancel.is_some_and(Cancel::is_cancelled);
+
+        let main = self.hooks_dir.join(event.driver);
+        let dir = discovery::drop_in_dir(&main);
+        let mut cancelled = stop();
+        if !cancelled {
+            match discovery::main_script(main) {
+                MainScript::Absent => {}
+                MainScript::Run(path) => self.step(&ctx, path, &mut outcome, &mut chain),
+                MainScript::Skipped(skipped) => outcome.skipped.push(skipped),
+            }
+            cancelled = stop();
+        }
+        let dir_error = if cancelled {
+            None
+        } else {
+            match discovery::drop_ins(&dir) {
+                Ok(found) => {
+                    outcome.skipped.extend(found.skipped);
+                    for path in found.scripts {
+                        if stop() {
+                            cancelled = true;
+                            break;
+                        }
+                        self.step(&ctx, path, &mut outcome, &mut chain);
+                    }
+                    None
+                }
+                Err(err) => Some(err.message),
+            }
+        };
+        cancelled |= outcome.scripts.last().is_some_and(|s| s.cancelled);
+
+        if let Some(i) = chain.output_from {
+            outcome.output = Some(outcome.scripts[i].stdout.clone());
+        }
+        let last = dir_error
+            .clone()
+            .or_else(|| outcome.scripts.iter().rev().find_map(|s| s.error.clone()));
+        outcome.error = last.clone();
+        if cancelled {
+            log::warn!(
+                "the hook scripts of '{} {}' were cancelled after {} script(s)",
+                event.driver,
+                event.operation,
+                outcome.scripts.len()
+            );
+            return Err(RunError::Cancelled {
+                driver: outcome.driver.clone(),
+                operation: outcome.operation.clone(),
+                outcome: Box::new(outcome),
+            });
+        }
+        let Some(message) = last else { return Ok(outcome) };
+        match policy {
+            FailurePolicy::Ignore => {
+                let failures = outcome.scripts.iter().filter_map(|s| s.error.clone());
+                let failures: Vec<String> = failures.chain(dir_error).collect();
+                for failure in &failures {
+                    log::warn!("{failure}");
+                }
+                outcome.warnings.extend(failures);
+                Ok(outcome)
+            }
+            FailurePolicy::Abort => {
+                // The last failure is the error; earlier ones are only in the
+                // outcome, so log them.
+                let earlier = outcome.scripts.iter().filter_map(|s| s.error.as_ref());
+                for failure in earlier.filter(|f| **f != message) {
+                    log::warn!("{failure}");
+                }
+                let (driver, operation) = (outcome.driver.clone(), outcome.operation.clone());
+                Err(match dir_error {
+                    Some(_) => RunError::Discovery {
+                        driver,
+                        operation,
+                        path: dir,
+                        message,
+                        outcome: Some(Box::new(outcome)),
+                    },
+                    None => {
+                        RunError::Refused { driver, operation, message, outcome: Box::new(outcome) }
+                    }
+                })
+            }
+        }
+    }
+
+    /// What [`run`](Runner::run) would do for `event`, without running
+    /// anything: the scripts in order with their argv, the environment, the
+    /// input size, the effective policy and timeout, and the entries that
+    /// would be skipped (scripts the security rules refuse among them, in
+    /// strict mode; in warn mode they are planned, with a warning).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InvalidEvent`], [`RunError::NulByte`] and
+    /// [`RunError::Discovery`], as for [`run`](Runner::run).
+    pub fn plan(&self, event: &Event<'_>) -> Result<Plan, RunError> {
+        let (_, spec) = self.validate(event)?;
+        let mut plan = Plan {
+            driver: event.driver.to_owned(),
+            operation: event.operation.to_owned(),
+            on_failure: self.policy_for(event.driver, spec),
+            filter: spec.filter,
+            timeout: self.timeout_for(event.driver, event.operation),
+            scripts: Vec::new(),
+            env: self
+                .env
+                .vars
+                .iter()
+                .map(|(name, value)| EnvVar {
+                    name: name.clone(),
+                    value: value.to_string_lossy().into_owned(),
+                })
+                .collect(),
+            input_len: event.input.map(<[u8]>::len),
+            skipped: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let main = self.hooks_dir.join(event.driver);
+        let dir = discovery::drop_in_dir(&main);
+        let mut scripts = Vec::new();
+        match discovery::main_script(main) {
+            MainScript::Absent => {}
+            MainScript::Run(path) => scripts.push(path),
+            MainScript::Skipped(skipped) => plan.skipped.push(skipped),
+        }
+        let found = discovery::drop_ins(&dir).map_err(|err| RunError::Discovery {
+            driver: event.driver.to_owned(),
+            operation: event.operation.to_owned(),
+            path: dir.clone(),
+            message: err.message,
+            outcome: None,
+        })?;
+        scripts.extend(found.scripts);
+        plan.skipped.extend(found.skipped);
+        for path in scripts {
+            match self.security_check(&path) {
+                Ok(()) => {}
+                Err(reason) if self.security == SecurityMode::Strict => {
+                    plan.skipped.push(Skipped { path, reason: SkipReason::Refused(reason) });
+                    continue;
+                }
+                Err(reason) => plan.warnings.push(unsafe_warning(&path, &reason)),
+            }
+            plan.scripts.push(PlannedScript { argv: argv_strings(&path, event), path });
+        }
+        plan.skipped.sort_unstable_by(|a, b| {
+            a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes())
+        });
+        Ok(plan)
+    }
+
+    /// Audits the hooks directory without running anything: for every
+    /// driver of the registry, every entry of `<hooks>/<driver>` and
+    /// `<hooks>/<driver>.d/`, whether it would run and why not, with
+    /// warnings for unsafe scripts, packaging or editor leftovers and hook
+    /// scripts of drivers that are not loaded. For `virt-hook check`.
+    pub fn check(&self) -> CheckReport {
+        check::check(&self.registry, &self.hooks_dir, self.security, |path| {
+            self.security_check(path)
+        })
+    }
+
+    /// The security rules for one script: `Err` with the reason if unsafe.
+    fn security_check(&self, path: &Path) -> Result<(), String> {
+        security::check_script(&self.hooks_dir, path, self.euid).map_err(|u| u.to_string())
+    }
+
+    fn validate<'r>(
+        &'r self,
+        event: &Event<'_>,
+    ) -> Result<(&'r Driver, &'r OperationSpec), RunError> {
+        let driver = self.registry.driver_for(event)?;
+        let spec = driver.validate(event)?;
+        let args = [
+            ("object", event.object),
+            ("operation", event.operation),
+            ("sub-operation", event.sub_operation),
+            ("extra", event.extra),
+        ];
+        if let Some((argument, _)) = args.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(RunError::NulByte {
+                driver: event.driver.to_owned(),
+                operation: event.operation.to_owned(),
+                argument,
+            });
+        }
+        Ok((driver, spec))
+    }
+
+    /// Runs one script and folds it into the chain: libvirt's loop body.
+    fn step(&self, ctx: &Ctx<'_>, path: PathBuf, outcome: &mut Outcome, chain: &mut Chain) {
+        let Ctx { driver, spec, event, limits, .. } = *ctx;
+        // entry_input = (!script_ret && output && !empty(*output)) ? *output : input
+        let input = match chain.output_from {
+            Some(i) if chain.ret == Ret::AllOk => Some(outcome.scripts[i].stdout.as_slice()),
+            _ => event.input,
+        };
+        let argv = argv_strings(&path, event);
+        log::debug!(
+            "Calling hook {} id={} op={} subop={} extra={}",
+            path.display(),
+            event.object,
+            event.operation,
+            event.sub_operation,
+            event.extra
+        );
+        let input_len = input.map(<[u8]>::len);
+        let mut refused = None;
+        if let Err(reason) = self.security_check(&path) {
+            let warning = unsafe_warning(&path, &reason);
+            if self.security == SecurityMode::Strict {
+                log::warn!("hook script {} refused: {reason}", path.display());
+                refused = Some(reason);
+            } else {
+                log::warn!("{warning}");
+                outcome.warnings.push(warning);
+            }
+        }
+        let fin = if let Some(reason) = &refused {
+            script::Finished::refused(message::refused(&path, reason))
+        } else {
+            match c_argv(&path, event) {
+                Ok(c_argv) => script::run(
+                    &path,
+                    &c_argv,
+                    &self.env.c_strings,
+                    input,
+                    &limits,
+                    ctx.cancel.map(Cancel::fd),
+                ),
+                Err(err) => script::Finished::not_started(message::not_started(&path, &err)),
+            }
+        };
+        log::debug!(
+            "Result {:?}, stdout: '{}' stderr: '{}'",
+            fin.status,
+            String::from_utf8_lossy(&fin.stdout.data),
+            String::from_utf8_lossy(&fin.stderr.data)
+        );
+
+        let stdout = &fin.stdout;
+        let error = if let Some(error) = fin.error.clone() {
+            Some(error)
+        } else if fin.cancelled {
+            Some(message::cancelled(&path))
+        } else if fin.timed_out {
+            limits.timeout.map(|t| message::timed_out(&path, t))
+        } else if !fin.status.success() {
+            Some(message::child_failure(&self.env.prefix, &argv, &fin.status, &fin.stderr.data))
+        } else if spec.filter && stdout.truncated {
+            Some(message::output_too_large(&path, limits.stdout))
+        } else if spec.filter && !message::is_blank(&stdout.data) {
+            driver
+                .check_output(event, &stdout.data)
+                .err()
+                .map(|reason| message::output_refused(&path, driver.name(), &reason.to_string()))
+        } else {
+            None
+        };
+        if let Some(left) = &fin.leftovers {
+            outcome.warnings.push(leftover_warning(&path, left));
+        }
+        if error.is_some() {
+            chain.ret = Ret::Failed;
+        } else {
+            if chain.ret == Ret::NoneRan {
+                chain.ret = Ret::AllOk;
+            }
+            if spec.filter && !message::is_blank(&stdout.data) {
+                chain.output_from = Some(outcome.scripts.len());
+            }
+        }
+        let run = ScriptRun {
+            path,
+            argv,
+            status: fin.status,
+            duration: fin.duration,
+            input_len,
+            stdout_truncated: fin.stdout.truncated,
+            stderr_truncated: fin.stderr.truncated,
+            stdout: fin.stdout.data,
+            stderr: fin.stderr.data,
+            timed_out: fin.timed_out,
+            error,
+            pid: fin.pid,
+            refused,
+            cancelled: fin.cancelled,
+            leftovers: fin.leftovers,
+        };
+        let audit = self.audit.as_deref();
+        if audit::enabled(audit) {
+            audit::record(audit, event, ctx.policy, &run);
+        }
+        outcome.scripts.push(run);
+    }
+}
+
+fn unsafe_warning(path: &Path, reason: &str) -> String {
+    format!(
+        "hook script {} is unsafe, running it anyway (security = warn): {reason}",
+        path.display()
+    )
+}
+
+fn leftover_warning(path: &Path, left: &crate::outcome::Leftovers) -> String {
+    let held = if left.count > 0 {
+        format!("{} process(es) it started (process group {})", left.count, left.pgid)
+    } else {
+        format!("a process outside its process group {}", left.pgid)
+    };
+    let fate = if left.killed {
+        "the group was killed"
+    } else if left.count > 0 {
+        "they were left running"
+    } else {
+        "it was left running"
+    };
+    format!(
+        "hook script {} exited, but {held} still held its output open after the drain window; {fate}",
+        path.display()
+    )
+}
+
+/// libvirt's `script_ret`: 1 (nothing ran), 0 (all succeeded), -1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ret {
+    NoneRan,
+    AllOk,
+    Failed,
+}
+
+#[derive(Debug)]
+struct Chain {
+    ret: Ret,
+    /// The script whose output is the current document.
+    output_from: Option<usize>,
+}
+
+fn argv_strings(path: &Path, event: &Event<'_>) -> Vec<String> {
+    let mut argv = Vec::with_capacity(5);
+    argv.push(path.to_string_lossy().into_owned());
+    argv.extend(event.args().iter().map(|a| (*a).to_owned()));
+    argv
+}
+
+fn c_argv(path: &Path, event: &Event<'_>) -> std::io::Result<Vec<CString>> {
+    let mut argv = Vec::with_capacity(5);
+    argv.push(CString::new(path.as_os_str().as_bytes())?);
+    for arg in event.args() {
+        argv.push(CString::new(arg)?);
+    }
+    Ok(argv)
+}
+
+/// The hook scripts' environment, read once from the host.
+#[derive(Debug)]
+struct Environment {
+    /// `LC_ALL=C` then the pass-through variables the host has, in order:
+    /// libvirt's list, then the configured extra ones.
+    vars: Vec<(String, OsString)>,
+    /// The same as `KEY=value` C strings for `posix_spawn`.
+    c_strings: Vec<CString>,
+    /// The same as libvirt prints it before argv in its error text.
+    prefix: String,
+}
+
+impl Environment {
+    fn snapshot(extra: &[String]) -> Environment {
+        let mut vars = vec![("LC_ALL".to_owned(), OsString::from("C"))];
+        let extra = extra.iter().map(String::as_str).filter(|name| {
+            !name.is_empty()
+                && !name.contains(['=', '\0'])
+                && *name != "LC_ALL"
+                && !PASS_THROUGH_ENV.contains(name)
+        });
+        let mut seen = Vec::new();
+        for name in PASS_THROUGH_ENV.into_iter().chain(extra) {
+            if seen.contains(&name) {
+                continue;
+            }
+            seen.push(name);
+            if let Some(value) = std::env::var_os(name) {
+                vars.push((name.to_owned(), value));
+            }
+        }
+        let c_strings = vars
+            .iter()
+            .filter_map(|(name, value)| {
+                let mut entry = format!("{name}=").into_bytes();
+                entry.extend_from_slice(value.as_bytes());
+                // The environment cannot hold NUL bytes; nothing is dropped.
+                CString::new(entry).ok()
+            })
+            .collect();
+        let lossy: Vec<(&str, String)> =
+            vars.iter().map(|(n, v)| (n.as_str(), v.to_string_lossy().into_owned())).collect();
+        let prefix = message::env_prefix(lossy.iter().map(|(n, v)| (*n, v.as_str())));
+        Environment { vars, c_strings, prefix }
+    }
+}

@@ -1,0 +1,225 @@
+//! The configuration file wired into the runner, the audit log and the
+//! `check` report.
+
+use std::{
+    fs,
+    os::unix::fs::{PermissionsExt, symlink},
+    path::Path,
+    sync::Arc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use virt_hooks::{Config, FailurePolicy, RegistryBuilder, RunError, RunnerBuilder, SkipReason};
+
+use crate::util::{Daemon, Hooks, Qemu, daemon_start, qemu};
+
+fn config(hooks: &Hooks, text: &str) -> Config {
+    let mut c = Config::from_toml(text, Path::new("test.toml")).expect("valid config");
+    c.set_hooks_dir(hooks.path(), virt_hooks::Source::Default);
+    c
+}
+
+#[test]
+fn operation_timeout_beats_driver_beats_global() {
+    let hooks = Hooks::new();
+    let c = config(
+        &hooks,
+        r#"
+timeout = "20s"
+grace = "100ms"
+[drivers.qemu]
+timeout = "10s"
+[drivers.qemu.operations.start]
+timeout = "300ms"
+"#,
+    );
+    let runner = runner_with(&c);
+    assert_eq!(runner.timeout_for("qemu", "start"), Some(Duration::from_millis(300)));
+    assert_eq!(runner.timeout_for("qemu", "prepare"), Some(Duration::from_secs(10)));
+    assert_eq!(runner.timeout_for("daemon", "start"), Some(Duration::from_secs(20)));
+    let plan = runner.plan(&qemu("vm1", "prepare", "begin", "-")).expect("plan");
+    assert_eq!(plan.timeout, Some(Duration::from_secs(10)));
+
+    hooks.script("qemu", "cat >/dev/null; sleep 30");
+    let started = Instant::now();
+    let err = runner.run(&qemu("vm1", "start", "begin", "-")).expect_err("timed out");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.to_string().contains("timed out after 0.3s"), "{err}");
+}
+
+#[test]
+fn a_policy_override_turns_an_abort_into_ignore() {
+    let hooks = Hooks::new();
+    hooks.script("qemu", "cat >/dev/null; exit 1");
+    let c = config(&hooks, "[drivers.qemu.operations.start]\non_failure = \"ignore\"\n");
+    let runner = runner_with(&c);
+    let outcome = runner.run(&qemu("vm1", "start", "begin", "-")).expect("ignored");
+    assert_eq!(outcome.on_failure, FailurePolicy::Ignore);
+    assert_eq!(outcome.warnings.len(), 1);
+    let plan = runner.plan(&qemu("vm1", "start", "begin", "-")).expect("plan");
+    assert_eq!(plan.on_failure, FailurePolicy::Ignore);
+    // prepare keeps the driver's policy.
+    let err = runner.run(&qemu("vm1", "prepare", "begin", "-")).expect_err("aborts");
+    assert!(matches!(err, RunError::Refused { .. }));
+}
+
+#[test]
+fn pass_env_comes_after_libvirts_list() {
+    let hooks = Hooks::new();
+    hooks.script("daemon", "tr '\\0' '\\n' < /proc/$$/environ");
+    // Cargo sets CARGO_MANIFEST_DIR for test processes; NOT_SET_ANYWHERE is
+    // not set, so it is not passed.
+    let c =
+        config(&hooks, "pass_env = [\"CARGO_MANIFEST_DIR\", \"VH_NOT_SET_ANYWHERE\", \"PATH\"]\n");
+    let outcome = runner_with(&c).run(&daemon_start()).expect("run");
+    let env = String::from_utf8(outcome.scripts[0].stdout.clone()).expect("utf-8");
+    let lines: Vec<&str> = env.lines().collect();
+    assert_eq!(lines[0], "LC_ALL=C");
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets it");
+    assert_eq!(lines.last().copied(), Some(&*format!("CARGO_MANIFEST_DIR={dir}")));
+    assert_eq!(lines.iter().filter(|l| l.starts_with("PATH=")).count(), 1);
+    assert!(!env.contains("VH_NOT_SET_ANYWHERE"));
+}
+
+#[test]
+fn the_audit_log_gets_one_line_per_script_under_concurrency() {
+    let hooks = Hooks::new();
+    hooks.script("qemu", "cat >/dev/null; echo out; echo err >&2");
+    hooks.script("qemu.d/fail", "exit 2");
+    let log = hooks.path().join("audit.jsonl");
+    fs::write(&log, "{\"earlier\":true}\n").expect("write");
+    let mut c = config(&hooks, "");
+    c.audit_log = Some(log.clone());
+    let runner = Arc::new(runner_with(&c));
+    let handles: Vec<_> = (0..16)
+        .map(|t| {
+            let runner = Arc::clone(&runner);
+            thread::spawn(move || {
+                for i in 0..10 {
+                    let name = format!("vm{t}-{i}");
+                    runner.run(&qemu(&name, "release", "end", "-")).expect("ignored");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+    let text = fs::read_to_string(&log).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1 + 16 * 10 * 2, "never truncated, one line per script");
+    assert_eq!(lines[0], "{\"earlier\":true}");
+    for line in &lines[1..] {
+        let v: serde_json::Value = serde_json::from_str(line).expect("one JSON object per line");
+        assert_eq!(v["driver"], "qemu");
+        assert_eq!(v["operation"], "release");
+        assert_eq!(v["sub_operation"], "end");
+        assert!(v["pid"].as_u64().is_some());
+        let main = v["script"].as_str().expect("script").ends_with("/qemu");
+        if main {
+            assert_eq!((v["exit_code"].as_i64(), v["bytes_out"].as_u64()), (Some(0), Some(8)));
+            assert_eq!(v["bytes_in"].as_u64(), Some(crate::util::DOMAIN.len() as u64));
+        } else {
+            assert_eq!((v["exit_code"].as_i64(), v["failed"].as_bool()), (Some(2), Some(true)));
+        }
+    }
+    let mode = fs::metadata(&log).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o777, 0o644, "an existing file keeps its mode");
+    let fresh = hooks.path().join("fresh.jsonl");
+    c.audit_log = Some(fresh.clone());
+    runner_with(&c).run(&qemu("vm1", "release", "end", "-")).expect("run");
+    let mode = fs::metadata(&fresh).expect("meta").permissions().mode();
+    assert_eq!(mode & 0o137, 0, "created 0640 (minus the umask): {mode:o}");
+}
+
+fn runner_with(c: &Config) -> virt_hooks::Runner {
+    let mut b = RunnerBuilder::new(crate::util::registry());
+    b.config(c);
+    b.build().expect("build")
+}
+
+#[test]
+fn an_audit_log_that_cannot_be_opened_fails_the_build() {
+    let hooks = Hooks::new();
+    let mut b = hooks.builder();
+    b.audit_log(Some(hooks.path().join("no/such/dir/audit.jsonl")));
+    let err = b.build().expect_err("cannot open");
+    assert!(err.to_string().starts_with("cannot open audit log "), "{err}");
+}
+
+#[test]
+fn check_reports_what_runs_and_what_does_not() {
+    let hooks = Hooks::new();
+    hooks.script("qemu", "exit 0");
+    hooks.script("qemu.d/10-ok", "exit 0");
+    hooks.file("qemu.d/20-plain", b"#!/bin/sh\n", 0o644);
+    symlink(hooks.path().join("nowhere"), hooks.path().join("qemu.d/30-dangling")).expect("ln");
+    hooks.script("qemu.d/40-gw", "exit 0");
+    fs::set_permissions(hooks.path().join("qemu.d/40-gw"), fs::Permissions::from_mode(0o775))
+        .expect("chmod");
+    hooks.script("qemu.d/50-x.rpmnew", "exit 0");
+    hooks.script("qemu.d/vm1/prepare", "exit 0");
+    hooks.file("daemon.d", b"not a directory", 0o644);
+    hooks.script("network", "exit 0");
+    hooks.file("README", b"notes", 0o644);
+
+    let report = hooks.runner().check();
+    assert!(!report.is_clean());
+    let qemu = report.drivers.iter().find(|d| d.driver == "qemu").expect("qemu");
+    assert!(qemu.main.as_ref().is_some_and(|m| m.runs && m.warnings.is_empty()));
+    let verdicts: Vec<(String, bool, Option<SkipReason>, usize)> = qemu
+        .drop_ins
+        .iter()
+        .map(|f| {
+            let name = f.path.file_name().expect("name").to_string_lossy().into_owned();
+            (name, f.runs, f.skipped.clone(), f.warnings.len())
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 6, "{verdicts:?}");
+    assert_eq!(verdicts[0], ("10-ok".to_owned(), true, None, 0));
+    assert_eq!(verdicts[1], ("20-plain".to_owned(), false, Some(SkipReason::NotExecutable), 0));
+    assert_eq!(
+        verdicts[2],
+        ("30-dangling".to_owned(), false, Some(SkipReason::DanglingSymlink), 0)
+    );
+    assert!(matches!(verdicts[3].2, Some(SkipReason::Refused(_))) && !verdicts[3].1);
+    assert_eq!(verdicts[4], ("50-x.rpmnew".to_owned(), true, None, 1));
+    assert_eq!(verdicts[5], ("vm1".to_owned(), false, Some(SkipReason::Directory), 0));
+    let daemon = report.drivers.iter().find(|d| d.driver == "daemon").expect("daemon");
+    assert!(
+        daemon.drop_in_error.as_deref().is_some_and(|e| e.starts_with("cannot open directory"))
+    );
+    assert_eq!(report.stray.len(), 1, "{:?}", report.stray);
+    assert!(report.stray[0].warnings[0].contains("'network', which no loaded plugin provides"));
+    let problems = report.problems();
+    assert_eq!(problems.len(), 6, "{problems:#?}");
+    let json = serde_json::to_value(&report).expect("serialize");
+    assert_eq!(json["drivers"][0]["driver"], "qemu");
+
+    let clean = Hooks::new();
+    clean.script("qemu", "exit 0");
+    clean.script("qemu.d/vm1/prepare", "exit 0");
+    let report = clean.runner().check();
+    assert!(report.is_clean(), "{:?}", report.problems());
+}
+
+#[test]
+fn disabled_drivers_are_not_in_the_registry() {
+    let hooks = Hooks::new();
+    hooks.script("daemon", "exit 0");
+    let mut c = config(&hooks, "disabled_drivers = [\"daemon\"]\n");
+    c.disabled_drivers.push("nonexistent".to_owned());
+    let mut rb = RegistryBuilder::new();
+    rb.driver(Qemu).driver(Daemon).config(&c).search().only_explicit();
+    let registry = Arc::new(rb.build());
+    assert!(registry.get("daemon").is_none() && registry.get("qemu").is_some());
+    assert!(registry.errors().is_empty());
+    let mut b = RunnerBuilder::new(registry);
+    b.config(&c);
+    let runner = b.build().expect("build");
+    let err = runner.run(&daemon_start()).expect_err("unknown driver");
+    assert!(matches!(err, RunError::InvalidEvent(_)), "{err}");
+    let report = runner.check();
+    assert!(report.stray[0].warnings[0].contains("'daemon', which is disabled"));
+}

@@ -1,0 +1,22 @@
+//! Integration tests of the runner, with real `#!/bin/sh` scripts in
+//! temporary hooks directories and in-process fake drivers.
+
+// Fake drivers, temporary hooks directories, events.
+mod util;
+
+// Which files run, in which order, and what stops a call.
+mod discovery;
+// The aggregation of several scripts: failures, filters, the verdict.
+mod chain;
+// libvirt's error text: escaping, stderr, signals, exec failures.
+mod message;
+// What the hook process sees: environment, fds, signals.
+mod process;
+// Large documents, concurrency, the robustness limits.
+mod io;
+// Never hang, never leak: timeouts, leftovers, floods, cancellation.
+mod robust;
+// The script security rules in the runner.
+mod security;
+// The configuration file, the audit log and `check`.
+mod config;
