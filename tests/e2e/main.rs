@@ -9,3 +9,11 @@ mod plugins;
 mod cli;
 // `virt-hook run`, `plan` and `demo`: what scripts see, exit codes, libvirt's texts.
 mod run_cli;
+// A driver, an operation and interface versions added without a host rebuild.
+mod extend;
+// docs/writing-a-driver.md, compiled and loaded.
+mod guide;
+// Signals, --timeout, the configuration file, `config` and `check`.
+mod robust_cli;
+// virt-hook installed as libvirt's hook: per-object scripts, what libvirt sees.
+mod dispatch;

@@ -115,7 +115,11 @@ pub(crate) fn demo(
     let hooks = write_hooks(&root)?;
     let runner = build(&hooks, registry)?;
 
-    writeln!(out, "virt-hook demo: a domain's lifecycle through the hook scripts in {}", hooks.display())?;
+    writeln!(
+        out,
+        "virt-hook demo: a domain's lifecycle through the hook scripts in {}",
+        hooks.display()
+    )?;
     writeln!(out)?;
     let mut tally = Tally::default();
     for step in LIFECYCLE {
@@ -131,7 +135,9 @@ pub(crate) fn demo(
         plural(tally.warnings, "warning"),
     )?;
     match keep {
-        Some(dir) => writeln!(out, "the hooks directory is kept in {}", dir.join("hooks").display())?,
+        Some(dir) => {
+            writeln!(out, "the hooks directory is kept in {}", dir.join("hooks").display())?
+        }
         None => writeln!(out, "(run with --keep DIR to keep the hooks directory)")?,
     }
     Ok(crate::exit::OK)
@@ -158,7 +164,9 @@ fn play(
     tally: &mut Tally,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let xml = step.domain.map(|name| DOMAIN.replace("<name>demo-vm</name>", &format!("<name>{name}</name>")));
+    let xml = step
+        .domain
+        .map(|name| DOMAIN.replace("<name>demo-vm</name>", &format!("<name>{name}</name>")));
     let [driver, object, operation, sub_operation, extra] = step.args;
     let mut event = Event::new(driver, object, operation, sub_operation, extra);
     if let Some(xml) = &xml {
@@ -199,7 +207,10 @@ fn plural(n: usize, what: &str) -> String {
 }
 
 fn shown_args(args: &[&str; 5]) -> String {
-    args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { (*a).to_owned() }).collect::<Vec<_>>().join(" ")
+    args.iter()
+        .map(|a| if a.contains(' ') { format!("'{a}'") } else { (*a).to_owned() })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn timeline(hooks: &Path, outcome: &Outcome, out: &mut impl Write) -> anyhow::Result<()> {

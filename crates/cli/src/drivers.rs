@@ -8,7 +8,11 @@ use virt_hooks::{Driver, ExtraRule, InputSpec, OperationSpec, Registry};
 use crate::{Format, exit};
 
 /// Prints the registry; exit 1 when any plugin failed to load.
-pub(crate) fn print(registry: &Registry, format: Format, out: &mut impl Write) -> std::io::Result<u8> {
+pub(crate) fn print(
+    registry: &Registry,
+    format: Format,
+    out: &mut impl Write,
+) -> std::io::Result<u8> {
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &to_json(registry))?;

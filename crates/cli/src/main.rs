@@ -2,38 +2,63 @@
 //! virt-hooks host library and its driver plugins.
 //!
 //! Exit codes: 0 when the operation may go on (or the listing is clean), 1
-//! when it is refused (or a plugin failed to load), 2 for usage and
-//! validation errors.
+//! when it is refused (or something is wrong), 2 for usage and validation
+//! errors, 130/143 when interrupted by SIGINT/SIGTERM.
+//!
+//! Installed under a driver's name (`/etc/libvirt/hooks/qemu -> virt-hook`),
+//! it is libvirt's hook script and runs the event's per-object scripts (see
+//! `dispatch`).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output happens
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use virt_hooks::{DEFAULT_HOOKS_DIR, Registry, RegistryBuilder, RunnerBuilder};
+use virt_hooks::{
+    Config, DEFAULT_CONFIG_FILE, Layout, PLUGIN_PATH_ENV, Registry, RegistryBuilder, Runner,
+    RunnerBuilder, Source,
+};
 
+mod check;
 mod demo;
+mod dispatch;
 mod drivers;
+mod install;
 mod run;
+
+/// The name this program answers to; under any other name it is a hook.
+const NAME: &str = "virt-hook";
+/// Names the configuration file, like `--config`.
+const CONFIG_ENV: &str = "VIRT_HOOKS_CONFIG";
+/// Names the hooks directory, like `--hooks-dir`.
+const HOOKS_DIR_ENV: &str = "VIRT_HOOKS_DIR";
 
 /// Run libvirt-style hook scripts: the same arguments, stdin, environment and
 /// error text as libvirt, with drivers loaded from plugins.
 #[derive(Debug, Parser)]
-#[command(name = "virt-hook", version, about, max_term_width = 100)]
+#[command(name = NAME, version, about, max_term_width = 100)]
 struct Cli {
     /// Look for driver plugins in DIR first (repeatable); then
-    /// VIRT_HOOKS_PLUGIN_PATH, the executable's directory and
-    /// /usr/lib/virt-hooks/plugins.
+    /// VIRT_HOOKS_PLUGIN_PATH, the configuration's plugin_path, the
+    /// executable's directory and /usr/lib/virt-hooks/plugins.
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
 
-    /// The hooks directory [default: /etc/libvirt/hooks].
-    #[arg(long, value_name = "DIR", env = "VIRT_HOOKS_DIR", global = true)]
+    /// The hooks directory (or VIRT_HOOKS_DIR) [default: the configuration's,
+    /// else /etc/libvirt/hooks].
+    #[arg(long, value_name = "DIR", global = true)]
     hooks_dir: Option<PathBuf>,
+
+    /// The configuration file (or VIRT_HOOKS_CONFIG) [default:
+    /// /etc/virt-hooks/virt-hooks.toml, if it exists].
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
 
     /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -81,6 +106,44 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
     },
+    /// Audit the hooks directory, the plugins and the configuration without
+    /// running anything. Exit 0 when clean, 1 when anything is wrong.
+    Check {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Print the effective configuration and where each value came from.
+    Config {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Run the per-object scripts of an event as libvirt's hook would:
+    /// `<hooks>/<driver>.d/<object>/<op>/<subop>`.
+    Dispatch {
+        /// The driver, as libvirt's hook script name.
+        driver: String,
+        /// The object, operation, sub-operation and extra, as libvirt passes them.
+        #[arg(num_args = 4, value_names = ["OBJECT", "OP", "SUBOP", "EXTRA"])]
+        args: Vec<String>,
+    },
+    /// Make virt-hook libvirt's hook script for some drivers (all loaded
+    /// ones by default): `<hooks>/<driver>` becomes a link to virt-hook.
+    Install {
+        /// Install for libvirt (the only daemon supported so far).
+        #[arg(long, required = true)]
+        libvirt: bool,
+        /// Copy the executable instead of linking to it.
+        #[arg(long)]
+        copy: bool,
+        /// Replace existing hook scripts that are not virt-hook; each is kept
+        /// as `<driver>.virt-hook-backup`.
+        #[arg(long)]
+        force: bool,
+        /// The drivers; default every loaded driver.
+        drivers: Vec<String>,
+    },
 }
 
 /// How a command prints its result.
@@ -94,18 +157,33 @@ pub(crate) enum Format {
 
 /// The process exit codes, in one place.
 pub(crate) mod exit {
-    /// The operation may go on; everything loaded.
+    /// The operation may go on; everything is clean.
     pub(crate) const OK: u8 = 0;
-    /// The operation was refused, or a plugin failed to load.
+    /// The operation was refused, or something is wrong.
     pub(crate) const REFUSED: u8 = 1;
     /// Usage or validation error.
     pub(crate) const USAGE: u8 = 2;
+    /// Interrupted by SIGINT.
+    pub(crate) const SIGINT: u8 = 130;
+    /// Interrupted by SIGTERM.
+    pub(crate) const SIGTERM: u8 = 143;
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
-    match run(cli) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let invoked = argv.first().map(PathBuf::from).unwrap_or_default();
+    let name = invoked.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let result = if name.is_empty() || name == NAME {
+        let cli = Cli::parse_from(argv);
+        init_logging(cli.verbose, "warn");
+        run(cli)
+    } else {
+        // libvirt's own stderr capture would quote our warnings in its
+        // error message; keep stderr for the scripts' words.
+        init_logging(0, "error");
+        as_libvirt_hook(&invoked, name, &argv[1..])
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if is_broken_pipe(&err) {
@@ -118,56 +196,177 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let registry = load_registry(&cli.plugin_dirs);
-    let hooks_dir = cli.hooks_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_HOOKS_DIR));
     let mut out = std::io::stdout().lock();
+    // `check` reports a bad configuration file instead of stopping at it.
+    let (config, config_error) = load_config(&cli);
+    if let Some(err) =
+        config_error.as_ref().filter(|_| !matches!(cli.command, Command::Check { .. }))
+    {
+        anyhow::bail!("{err}");
+    }
+    if let Command::Config { format } = cli.command {
+        return print_config(&config, format, &mut out);
+    }
+    let registry = load_registry(&config);
     let code = match cli.command {
         Command::Drivers { format } => drivers::print(&registry, format, &mut out)?,
         Command::Run { event, timeout, format } => {
-            let mut builder = runner_builder(&hooks_dir, registry);
+            let mut config = config;
             if let Some(secs) = timeout {
-                builder.timeout(seconds(secs)?);
+                config.set_timeout(seconds(secs)?, Source::Flag("--timeout".into()));
             }
-            run::run(&builder.build()?, &event, format, &mut out)?
+            let runner = build_runner(&config, registry, None)?;
+            run::run(&runner, &event, format, &mut out)?
         }
         Command::Plan { event, format } => {
-            run::plan(&runner_builder(&hooks_dir, registry).build()?, &event, format, &mut out)?
+            run::plan(&build_runner(&config, registry, None)?, &event, format, &mut out)?
         }
         Command::Demo { keep } => demo::demo(
             registry,
             keep.as_deref(),
-            |hooks, registry| Ok(runner_builder(hooks, registry).build()?),
+            |hooks, registry| {
+                let mut config = config.clone();
+                config.set_hooks_dir(hooks, Source::Default);
+                build_runner(&config, registry, Some(Layout::Libvirt))
+            },
             &mut out,
         )?,
+        Command::Check { format } => {
+            let runner = build_runner(&config, registry, None)?;
+            check::check(&runner, config_error.as_ref(), format, &mut out)?
+        }
+        Command::Dispatch { driver, args } => {
+            let call = dispatch::Call::new(driver, args)?;
+            let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
+            dispatch::dispatch(&runner, &call, &mut out)?
+        }
+        Command::Install { libvirt: _, copy, force, drivers } => {
+            let drivers = if drivers.is_empty() {
+                registry.drivers().iter().map(|d| d.name().to_owned()).collect()
+            } else {
+                drivers
+            };
+            install::install(&config.hooks_dir, &drivers, copy, force, &mut out)?
+        }
+        Command::Config { .. } => unreachable!("handled above"),
     };
     out.flush()?;
     Ok(code)
 }
 
-fn runner_builder(hooks_dir: &Path, registry: Registry) -> RunnerBuilder {
+/// virt-hook as libvirt's hook script `<hooks>/<driver>`: `args` are
+/// libvirt's four. The hooks directory is the one it was invoked from,
+/// unless the configuration names another.
+fn as_libvirt_hook(invoked: &Path, driver: String, args: &[OsString]) -> anyhow::Result<u8> {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.clone().into_string().map_err(|a| anyhow::anyhow!("argument {a:?} is not UTF-8"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let call = dispatch::Call::new(driver, args)?;
+    let mut config = load_config_file(std::env::var_os(CONFIG_ENV).map(PathBuf::from))?;
+    if config.source_of("hooks_dir") == Source::Default {
+        let dir = invoked.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+        config.set_hooks_dir(dir, Source::Default);
+    }
+    let registry = load_registry(&config);
+    let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
+    let mut out = std::io::stdout().lock();
+    let code = dispatch::dispatch(&runner, &call, &mut out)?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// The configuration: the file (`--config`, `VIRT_HOOKS_CONFIG` or the
+/// default one), then the environment, then the flags. When the file cannot
+/// be used its error is returned beside the defaults with the other layers.
+fn load_config(cli: &Cli) -> (Config, Option<anyhow::Error>) {
+    let named = cli.config.clone().or_else(|| std::env::var_os(CONFIG_ENV).map(PathBuf::from));
+    let (mut config, error) = match load_config_file(named) {
+        Ok(config) => (config, None),
+        Err(err) => (Config::default(), Some(err)),
+    };
+    if let Some(dir) = std::env::var_os(HOOKS_DIR_ENV).filter(|d| !d.is_empty()) {
+        config.set_hooks_dir(PathBuf::from(dir), Source::Env(HOOKS_DIR_ENV.into()));
+    }
+    if let Some(dir) = &cli.hooks_dir {
+        config.set_hooks_dir(dir, Source::Flag("--hooks-dir".into()));
+    }
+    let env_dirs: Vec<PathBuf> = std::env::var_os(PLUGIN_PATH_ENV)
+        .map(|p| std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()).collect())
+        .unwrap_or_default();
+    config.prepend_plugin_path(env_dirs, Source::Env(PLUGIN_PATH_ENV.into()));
+    config.prepend_plugin_path(cli.plugin_dirs.clone(), Source::Flag("--plugin-dir".into()));
+    (config, error)
+}
+
+/// A named file must exist; the default one may be missing.
+fn load_config_file(named: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(match named {
+        Some(path) => Config::from_file(&path)?,
+        None => Config::from_file_if_exists(Path::new(DEFAULT_CONFIG_FILE))?,
+    })
+}
+
+/// Loads the plugins: the configuration's plugin path (flags, environment,
+/// file, in that order), then the executable's directory and the system one.
+fn load_registry(config: &Config) -> Registry {
+    let mut builder = RegistryBuilder::new();
+    // The environment's directories are already in the configuration's path.
+    builder.search().env_path(false);
+    builder.config(config).build()
+}
+
+fn build_runner(
+    config: &Config,
+    registry: Registry,
+    layout: Option<Layout>,
+) -> anyhow::Result<Runner> {
     let mut builder = RunnerBuilder::new(Arc::new(registry));
-    builder.hooks_dir(hooks_dir);
-    builder
+    builder.config(config);
+    if let Some(layout) = layout {
+        builder.layout(layout);
+    }
+    Ok(builder.build()?)
+}
+
+fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow::Result<u8> {
+    let entries = config.entries();
+    match format {
+        Format::Json => {
+            let doc: serde_json::Map<String, serde_json::Value> = entries
+                .iter()
+                .map(|(key, value, source)| {
+                    (
+                        (*key).to_owned(),
+                        serde_json::json!({ "value": value, "source": source.to_string() }),
+                    )
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Text => {
+            let width = entries.iter().map(|(k, ..)| k.len()).max().unwrap_or(0);
+            for (key, value, source) in &entries {
+                writeln!(out, "{key:width$} = {value}  ({source})")?;
+            }
+        }
+    }
+    Ok(exit::OK)
 }
 
 /// A `--timeout` value: non-negative seconds.
 fn seconds(secs: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(secs)
-        .map_err(|_| anyhow::anyhow!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
+        .with_context(|| format!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
 }
 
-/// Loads the plugins on the search path, `--plugin-dir`s first.
-fn load_registry(plugin_dirs: &[PathBuf]) -> Registry {
-    let mut builder = RegistryBuilder::new();
-    for dir in plugin_dirs {
-        builder.search().dir(dir);
-    }
-    builder.build()
-}
-
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, quiet_level: &str) {
     let default = match verbose {
-        0 => "warn",
+        0 => quiet_level,
         1 => "info",
         _ => "debug",
     };

@@ -3,9 +3,13 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Context;
 use clap::Args;
-use virt_hooks::{Event, Outcome, RunError, Runner};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use virt_hooks::{Cancel, Event, Outcome, RunError, Runner};
 
 use crate::{Format, exit};
 
@@ -33,7 +37,10 @@ impl EventArgs {
         let Some(path) = &self.input else { return Ok(None) };
         let mut data = Vec::new();
         if path.as_os_str() == "-" {
-            std::io::stdin().lock().read_to_end(&mut data).context("cannot read the input document from standard input")?;
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut data)
+                .context("cannot read the input document from standard input")?;
         } else {
             data = std::fs::read(path)
                 .with_context(|| format!("cannot read input file {}", path.display()))?;
@@ -67,7 +74,9 @@ pub(crate) fn run(
 ) -> anyhow::Result<u8> {
     let input = args.read_input()?;
     let event = args.event(input.as_deref());
-    match runner.run(&event) {
+    let interrupt = Interrupt::install()?;
+    match runner.run_with(&event, &interrupt.cancel) {
+        Err(RunError::Cancelled { .. }) => Ok(interrupt.exit_code()),
         Ok(outcome) => {
             // Ignored failures and leftovers reach stderr through the log.
             match format {
@@ -134,5 +143,30 @@ fn exit_code(err: &RunError) -> u8 {
     match err {
         RunError::InvalidEvent(_) | RunError::NulByte { .. } => exit::USAGE,
         _ => exit::REFUSED,
+    }
+}
+
+/// SIGINT and SIGTERM cancel the running hook: its process group is killed
+/// and reaped, and virt-hook exits 130 or 143.
+pub(crate) struct Interrupt {
+    pub(crate) cancel: Cancel,
+    term: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Routes SIGINT and SIGTERM to a new [`Cancel`].
+    pub(crate) fn install() -> anyhow::Result<Interrupt> {
+        let cancel = Cancel::new().context("cannot set up signal handling")?;
+        let term = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(SIGTERM, Arc::clone(&term))?;
+        for signal in [SIGINT, SIGTERM] {
+            signal_hook::low_level::pipe::register(signal, cancel.signal_fd()?)?;
+        }
+        Ok(Interrupt { cancel, term })
+    }
+
+    /// 143 after SIGTERM, 130 after SIGINT.
+    pub(crate) fn exit_code(&self) -> u8 {
+        if self.term.load(Ordering::SeqCst) { exit::SIGTERM } else { exit::SIGINT }
     }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use virt_hooks_core::FailurePolicy;
 
+use crate::discovery::Layout;
+
 /// Where the configuration file is looked for when none is named.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/virt-hooks/virt-hooks.toml";
 
@@ -129,6 +131,7 @@ struct FileConfig {
     filter_stdout_cap: Option<u64>,
     leftovers: Option<LeftoverPolicy>,
     security: Option<SecurityMode>,
+    layout: Option<Layout>,
     #[serde(default)]
     drivers: BTreeMap<String, DriverConfig>,
 }
@@ -167,6 +170,8 @@ pub struct Config {
     pub leftovers: LeftoverPolicy,
     /// How the script security rules are enforced.
     pub security: SecurityMode,
+    /// Which scripts an event runs.
+    pub layout: Layout,
     /// Per-driver settings.
     pub drivers: BTreeMap<String, DriverConfig>,
     sources: BTreeMap<&'static str, Source>,
@@ -188,6 +193,7 @@ impl Default for Config {
             filter_stdout_cap: 64 << 20,
             leftovers: LeftoverPolicy::Leave,
             security: SecurityMode::Strict,
+            layout: Layout::Libvirt,
             drivers: BTreeMap::new(),
             sources: BTreeMap::new(),
         }
@@ -257,7 +263,8 @@ impl Config {
             stderr_cap,
             filter_stdout_cap,
             leftovers,
-            security
+            security,
+            layout
         );
         if let Some(audit) = file.audit_log {
             config.audit_log = Some(audit);
@@ -339,6 +346,15 @@ impl Config {
             ("filter_stdout_cap", self.filter_stdout_cap.to_string()),
             ("leftovers", format!("{:?}", self.leftovers).to_lowercase()),
             ("security", format!("{:?}", self.security).to_lowercase()),
+            (
+                "layout",
+                match self.layout {
+                    Layout::Libvirt => "libvirt",
+                    Layout::PerObject => "per-object",
+                    Layout::Both => "both",
+                }
+                .to_owned(),
+            ),
             ("drivers", self.describe_drivers()),
         ];
         rows.into_iter().map(|(k, v)| (k, v, self.source_of(k))).collect()

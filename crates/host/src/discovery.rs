@@ -1,6 +1,7 @@
 //! Finding an event's hook scripts, as libvirt's `virHookCall` does on every
 //! call: the main script `<hooks>/<driver>`, then the executable entries of
-//! `<hooks>/<driver>.d/` in byte order.
+//! `<hooks>/<driver>.d/` in byte order; and, beyond libvirt, the per-object
+//! scripts `<hooks>/<driver>.d/<object>/<op>/<subop>` (see [`Layout`]).
 //!
 //! Nothing is cached, so added, removed and replaced scripts take effect on
 //! the next call. For a driver with no hooks this costs two failing system
@@ -17,6 +18,103 @@ use crate::{
     message,
     outcome::{SkipReason, Skipped},
 };
+
+/// Which hook scripts an event runs.
+///
+/// libvirt runs the main script and the plain files of `<driver>.d/`; it
+/// never looks into subdirectories of `<driver>.d/`, which is where the
+/// per-object scripts live, so the two never run the same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// libvirt's: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`.
+    #[default]
+    Libvirt,
+    /// Only the per-object scripts: `<hooks>/<driver>.d/<object>/<op>/<subop>`,
+    /// one executable file, or every executable file in that directory (byte
+    /// order). This is what virt-hook runs when libvirt calls it as its hook.
+    PerObject,
+    /// libvirt's scripts, then the per-object ones: for a daemon that embeds
+    /// the library.
+    Both,
+}
+
+impl Layout {
+    /// The discovery stages, in the order their scripts run.
+    pub(crate) fn stages(self) -> &'static [Stage] {
+        match self {
+            Layout::Libvirt => &[Stage::Main, Stage::DropIns],
+            Layout::PerObject => &[Stage::PerObject],
+            Layout::Both => &[Stage::Main, Stage::DropIns, Stage::PerObject],
+        }
+    }
+}
+
+/// One place scripts are looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// `<hooks>/<driver>`.
+    Main,
+    /// The plain files of `<hooks>/<driver>.d/`.
+    DropIns,
+    /// `<hooks>/<driver>.d/<object>/<op>/<subop>`, a file or a directory.
+    PerObject,
+}
+
+impl Stage {
+    /// The scripts of this stage for an event, in order, and the entries
+    /// that do not run. Looked up anew on every call.
+    pub(crate) fn find(
+        self,
+        hooks: &Path,
+        driver: &str,
+        args: [&str; 4],
+    ) -> Result<DropIns, DirError> {
+        let main = hooks.join(driver);
+        match self {
+            Stage::Main => Ok(match main_script(main) {
+                MainScript::Absent => DropIns::default(),
+                MainScript::Run(path) => DropIns { scripts: vec![path], skipped: Vec::new() },
+                MainScript::Skipped(skipped) => {
+                    DropIns { scripts: Vec::new(), skipped: vec![skipped] }
+                }
+            }),
+            Stage::DropIns => drop_ins(&drop_in_dir(&main)),
+            Stage::PerObject => per_object(&drop_in_dir(&main), args),
+        }
+    }
+}
+
+/// `<dir>/<object>/<op>/<subop>`: nothing, one script, or a directory of
+/// them. An object that is not a plain file name (`.`, `..`, empty, or with a
+/// `/`) has no per-object scripts.
+fn per_object(
+    drop_in_dir: &Path,
+    [object, operation, sub_operation, _]: [&str; 4],
+) -> Result<DropIns, DirError> {
+    let plain = |name: &str| !name.is_empty() && name != "." && name != ".." && !name.contains('/');
+    if ![object, operation, sub_operation].into_iter().all(plain) {
+        log::debug!("no per-object scripts for object '{object}': not a plain file name");
+        return Ok(DropIns::default());
+    }
+    let path = drop_in_dir.join(object).join(operation).join(sub_operation);
+    match fs::metadata(&path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(DropIns::default()),
+        Err(err) if err.kind() == io::ErrorKind::NotADirectory => Ok(DropIns::default()),
+        Err(err) => {
+            let message = message::cannot_open_dir(&path, &err);
+            Err(DirError { path, message })
+        }
+        Ok(meta) if meta.is_dir() => drop_ins(&path),
+        Ok(meta) => Ok(match classify(&meta) {
+            None => DropIns { scripts: vec![path], skipped: Vec::new() },
+            Some(reason) => {
+                log::warn!("Non-executable hook script {} ({reason})", path.display());
+                DropIns { scripts: Vec::new(), skipped: vec![Skipped { path, reason }] }
+            }
+        }),
+    }
+}
 
 /// The main script `<hooks>/<driver>`.
 #[derive(Debug)]
@@ -58,6 +156,8 @@ pub(crate) struct DropIns {
 /// libvirt's.
 #[derive(Debug)]
 pub(crate) struct DirError {
+    /// The directory.
+    pub(crate) path: PathBuf,
     pub(crate) message: String,
 }
 
@@ -73,12 +173,19 @@ pub(crate) fn drop_ins(dir: &Path) -> Result<DropIns, DirError> {
             log::debug!("No hook script dir {}", dir.display());
             return Ok(DropIns::default());
         }
-        Err(err) => return Err(DirError { message: message::cannot_open_dir(dir, &err) }),
+        Err(err) => {
+            return Err(DirError {
+                path: dir.to_owned(),
+                message: message::cannot_open_dir(dir, &err),
+            });
+        }
     };
     let mut found = DropIns::default();
     for entry in entries {
-        let entry =
-            entry.map_err(|err| DirError { message: message::cannot_read_dir(dir, &err) })?;
+        let entry = entry.map_err(|err| DirError {
+            path: dir.to_owned(),
+            message: message::cannot_read_dir(dir, &err),
+        })?;
         let path = entry.path();
         let reason = match fs::metadata(&path) {
             Ok(meta) => classify(&meta),

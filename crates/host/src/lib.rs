@@ -14,6 +14,7 @@ pub use crate::{
         Config, ConfigError, DEFAULT_CONFIG_FILE, DriverConfig, LeftoverPolicy, OperationConfig,
         SecurityMode, Source,
     },
+    discovery::Layout,
     outcome::{
         EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
         Skipped,

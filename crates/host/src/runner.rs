@@ -18,7 +18,7 @@ use crate::{
     cancel::Cancel,
     check::{self, CheckReport},
     config::{Config, DriverConfig, LeftoverPolicy, SecurityMode},
-    discovery::{self, MainScript},
+    discovery::Layout,
     message,
     outcome::{EnvVar, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
     registry::{Driver, EventError, Registry},
@@ -156,6 +156,7 @@ pub struct RunnerBuilder {
     security: SecurityMode,
     overrides: BTreeMap<String, DriverConfig>,
     audit_log: Option<PathBuf>,
+    layout: Layout,
 }
 
 impl RunnerBuilder {
@@ -178,7 +179,15 @@ impl RunnerBuilder {
             security: SecurityMode::Strict,
             overrides: BTreeMap::new(),
             audit_log: None,
+            layout: Layout::Libvirt,
         }
+    }
+
+    /// Which scripts an event runs (default [`Layout::Libvirt`]: the main
+    /// script, then `<driver>.d/*`).
+    pub fn layout(&mut self, layout: Layout) -> &mut RunnerBuilder {
+        self.layout = layout;
+        self
     }
 
     /// Applies every runner setting of `config`: the hooks directory,
@@ -200,6 +209,7 @@ impl RunnerBuilder {
             .filter_output_limit(bytes(config.filter_stdout_cap))
             .leftovers(config.leftovers)
             .security(config.security)
+            .layout(config.layout)
             .audit_log(config.audit_log.clone());
         for (driver, d) in &config.drivers {
             if let Some(t) = d.timeout {
@@ -370,6 +380,7 @@ impl RunnerBuilder {
             overrides: Arc::new(self.overrides.clone()),
             audit,
             euid: spawn::effective_uid(),
+            layout: self.layout,
         })
     }
 }
@@ -390,6 +401,7 @@ pub struct Runner {
     overrides: Arc<BTreeMap<String, DriverConfig>>,
     audit: Option<Arc<AuditFile>>,
     euid: u32,
+    layout: Layout,
 }
 
 /// What every script of one event shares.
@@ -411,6 +423,11 @@ impl Runner {
     /// The drivers this runner knows.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Which scripts an event runs.
+    pub fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// How the script security rules are enforced.
@@ -492,34 +509,30 @@ impl Runner {
         let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
         let stop = || cancel.is_some_and(Cancel::is_cancelled);
 
-        let main = self.hooks_dir.join(event.driver);
-        let dir = discovery::drop_in_dir(&main);
-        let mut cancelled = stop();
-        if !cancelled {
-            match discovery::main_script(main) {
-                MainScript::Absent => {}
-                MainScript::Run(path) => self.step(&ctx, path, &mut outcome, &mut chain),
-                MainScript::Skipped(skipped) => outcome.skipped.push(skipped),
-            }
-            cancelled = stop();
-        }
-        let dir_error = if cancelled {
-            None
-        } else {
-            match discovery::drop_ins(&dir) {
-                Ok(found) => {
-                    outcome.skipped.extend(found.skipped);
-                    for path in found.scripts {
-                        if stop() {
-                            cancelled = true;
-                            break;
-                        }
-                        self.step(&ctx, path, &mut outcome, &mut chain);
-                    }
-                    None
+        // libvirt runs the main script before it opens `<driver>.d`, so a
+        // broken directory fails the call after the main script has run.
+        let mut cancelled = false;
+        let mut dir_error = None;
+        'stages: for stage in self.layout.stages() {
+            let found = match stage.find(&self.hooks_dir, event.driver, event.args()) {
+                Ok(found) => found,
+                Err(err) => {
+                    dir_error = Some((err.path, err.message));
+                    break;
                 }
-                Err(err) => Some(err.message),
+            };
+            outcome.skipped.extend(found.skipped);
+            for path in found.scripts {
+                if stop() {
+                    cancelled = true;
+                    break 'stages;
+                }
+                self.step(&ctx, path, &mut outcome, &mut chain);
             }
+        }
+        let (dir, dir_error) = match dir_error {
+            Some((path, message)) => (path, Some(message)),
+            None => (PathBuf::new(), None),
         };
         cancelled |= outcome.scripts.last().is_some_and(|s| s.cancelled);
 
@@ -610,23 +623,20 @@ impl Runner {
             skipped: Vec::new(),
             warnings: Vec::new(),
         };
-        let main = self.hooks_dir.join(event.driver);
-        let dir = discovery::drop_in_dir(&main);
         let mut scripts = Vec::new();
-        match discovery::main_script(main) {
-            MainScript::Absent => {}
-            MainScript::Run(path) => scripts.push(path),
-            MainScript::Skipped(skipped) => plan.skipped.push(skipped),
+        for stage in self.layout.stages() {
+            let found = stage.find(&self.hooks_dir, event.driver, event.args()).map_err(|err| {
+                RunError::Discovery {
+                    driver: event.driver.to_owned(),
+                    operation: event.operation.to_owned(),
+                    path: err.path,
+                    message: err.message,
+                    outcome: None,
+                }
+            })?;
+            scripts.extend(found.scripts);
+            plan.skipped.extend(found.skipped);
         }
-        let found = discovery::drop_ins(&dir).map_err(|err| RunError::Discovery {
-            driver: event.driver.to_owned(),
-            operation: event.operation.to_owned(),
-            path: dir.clone(),
-            message: err.message,
-            outcome: None,
-        })?;
-        scripts.extend(found.scripts);
-        plan.skipped.extend(found.skipped);
         for path in scripts {
             match self.security_check(&path) {
                 Ok(()) => {}

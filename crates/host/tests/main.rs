@@ -20,3 +20,5 @@ mod robust;
 mod security;
 // The configuration file, the audit log and `check`.
 mod config;
+// The per-object layout and `Layout::Both`.
+mod layout;

@@ -1,0 +1,105 @@
+//! `virt-hook check`: the hooks directory, the plugins and the
+//! configuration, audited without running anything.
+
+use std::io::Write;
+
+use serde_json::json;
+use virt_hooks::{CheckReport, CheckedFile, ConfigError, Runner};
+
+use crate::install::{Installed, installed};
+use crate::{Format, exit};
+
+/// Prints the audit; exit 1 when anything is wrong.
+pub(crate) fn check(
+    runner: &Runner,
+    config_error: Option<&anyhow::Error>,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
+    let report = runner.check();
+    let registry = runner.registry();
+    let exe = std::env::current_exe().ok();
+    let role = |file: &CheckedFile| match exe.as_deref().map(|exe| installed(&file.path, exe)) {
+        Some(Installed::Link) => Some("virt-hook (link): runs the per-object scripts"),
+        Some(Installed::Copy) => Some("virt-hook (copy): runs the per-object scripts"),
+        _ => None,
+    };
+    let mut problems = report.problems();
+    problems.extend(registry.errors().iter().map(|e| format!("plugin {e}")));
+    if let Some(err) = config_error {
+        problems.push(describe_config_error(err));
+    }
+    match format {
+        Format::Json => {
+            let doc = json!({
+                "clean": problems.is_empty(),
+                "problems": problems,
+                "hooks": report,
+                "plugins": {
+                    "loaded": registry.drivers().iter().map(|d| json!({
+                        "name": d.name(), "file": d.file(),
+                    })).collect::<Vec<_>>(),
+                    "errors": registry.errors().iter().map(|e| json!({
+                        "file": e.file, "message": e.reason.to_string(),
+                    })).collect::<Vec<_>>(),
+                },
+                "config_error": config_error.map(describe_config_error),
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        Format::Text => print_text(&report, &role, out)?,
+    }
+    if format == Format::Text {
+        if problems.is_empty() {
+            writeln!(out, "no problems found")?;
+        } else {
+            writeln!(out, "{} problem(s):", problems.len())?;
+            for problem in &problems {
+                writeln!(out, "  {problem}")?;
+            }
+        }
+    }
+    Ok(if problems.is_empty() { exit::OK } else { exit::REFUSED })
+}
+
+fn print_text(
+    report: &CheckReport,
+    role: &dyn Fn(&CheckedFile) -> Option<&'static str>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    writeln!(out, "hooks directory {}", report.hooks_dir.display())?;
+    for driver in &report.drivers {
+        writeln!(out, "{}:", driver.driver)?;
+        let files = driver.main.iter().chain(&driver.drop_ins);
+        let mut any = false;
+        for file in files {
+            any = true;
+            let verdict = match (role(file), file.runs, &file.skipped) {
+                (Some(role), ..) => role.to_owned(),
+                (None, true, _) => "runs".to_owned(),
+                (None, false, Some(reason)) => format!("does not run: {reason}"),
+                (None, false, None) => "does not run".to_owned(),
+            };
+            writeln!(out, "  {}  {verdict}", file.path.display())?;
+            for warning in &file.warnings {
+                writeln!(out, "    warning: {warning}")?;
+            }
+        }
+        if let Some(err) = &driver.drop_in_error {
+            any = true;
+            writeln!(out, "  {err}")?;
+        }
+        if !any {
+            writeln!(out, "  (no hook scripts)")?;
+        }
+    }
+    Ok(())
+}
+
+fn describe_config_error(err: &anyhow::Error) -> String {
+    match err.downcast_ref::<ConfigError>() {
+        Some(err) => err.to_string(),
+        None => format!("configuration: {err:#}"),
+    }
+}

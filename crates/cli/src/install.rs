@@ -1,0 +1,115 @@
+//! `virt-hook install --libvirt`: makes virt-hook libvirt's hook script for
+//! some drivers, as a symlink (or a copy) `<hooks>/<driver>`.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::exit;
+
+/// How `<hooks>/<driver>` relates to this virt-hook.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Installed {
+    /// Nothing there.
+    Absent,
+    /// A symlink to this executable.
+    Link,
+    /// A byte-for-byte copy of this executable.
+    Copy,
+    /// Something else: a user's own hook script.
+    Foreign,
+}
+
+/// What is at `path`, compared with the running executable `exe`.
+pub(crate) fn installed(path: &Path, exe: &Path) -> Installed {
+    let Ok(meta) = fs::symlink_metadata(path) else { return Installed::Absent };
+    if meta.file_type().is_symlink() {
+        let same = fs::canonicalize(path)
+            .ok()
+            .zip(fs::canonicalize(exe).ok())
+            .is_some_and(|(a, b)| a == b);
+        return if same { Installed::Link } else { Installed::Foreign };
+    }
+    let same_bytes = meta.len() == fs::metadata(exe).map(|m| m.len()).unwrap_or(u64::MAX)
+        && fs::read(path).ok().zip(fs::read(exe).ok()).is_some_and(|(a, b)| a == b);
+    if same_bytes { Installed::Copy } else { Installed::Foreign }
+}
+
+/// Installs virt-hook as `<hooks>/<driver>` for each driver. Exit 1 when an
+/// existing hook was left alone.
+pub(crate) fn install(
+    hooks: &Path,
+    drivers: &[String],
+    copy: bool,
+    force: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
+    let exe = std::env::current_exe().context("cannot find the running executable")?;
+    let exe = fs::canonicalize(&exe).unwrap_or(exe);
+    if !hooks.is_dir() {
+        fs::create_dir_all(hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
+        fs::set_permissions(hooks, fs::Permissions::from_mode(0o755))?;
+        writeln!(out, "created {}", hooks.display())?;
+    }
+    let mut refused = 0;
+    for driver in drivers {
+        let path = hooks.join(driver);
+        match installed(&path, &exe) {
+            Installed::Link | Installed::Copy => {
+                writeln!(out, "{}: already virt-hook", path.display())?;
+                continue;
+            }
+            Installed::Foreign if !force => {
+                eprintln!(
+                    "error: {} is an existing hook script, not virt-hook; left alone (--force replaces it and keeps a backup)",
+                    path.display()
+                );
+                refused += 1;
+                continue;
+            }
+            Installed::Foreign => {
+                let backup = backup_name(&path);
+                fs::rename(&path, &backup).with_context(|| {
+                    format!("cannot move {} to {}", path.display(), backup.display())
+                })?;
+                writeln!(
+                    out,
+                    "{}: moved the existing hook to {}",
+                    path.display(),
+                    backup.display()
+                )?;
+            }
+            Installed::Absent => {}
+        }
+        if copy {
+            fs::copy(&exe, &path)
+                .with_context(|| format!("cannot copy {} to {}", exe.display(), path.display()))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+            writeln!(out, "{}: installed (a copy of {})", path.display(), exe.display())?;
+        } else {
+            std::os::unix::fs::symlink(&exe, &path)
+                .with_context(|| format!("cannot create the link {}", path.display()))?;
+            writeln!(out, "{}: installed (a link to {})", path.display(), exe.display())?;
+        }
+    }
+    if refused == 0 {
+        writeln!(out, "libvirt runs these hooks from its next start or reload (SIGHUP)")?;
+    }
+    Ok(if refused == 0 { exit::OK } else { exit::REFUSED })
+}
+
+/// `<path>.virt-hook-backup`, or with a number when that is taken. The
+/// name matches no driver, so libvirt never runs it.
+fn backup_name(path: &Path) -> PathBuf {
+    let base = format!("{}.virt-hook-backup", path.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 1;
+    while fs::symlink_metadata(&candidate).is_ok() {
+        candidate = PathBuf::from(format!("{base}.{n}"));
+        n += 1;
+    }
+    candidate
+}

@@ -1,0 +1,208 @@
+//! virt-hook as libvirt's hook script: installed as `<hooks>/<driver>`, it
+//! runs the per-object scripts `<hooks>/<driver>.d/<object>/<op>/<subop>` and
+//! answers libvirt with the exit status, stderr and stdout libvirt expects.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use virt_hooks_e2e::binary;
+
+const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
+
+/// A hooks directory where virt-hook is installed for qemu and daemon.
+struct Installed {
+    dir: tempfile::TempDir,
+}
+
+impl Installed {
+    fn new() -> Installed {
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new(binary())
+            .arg("--hooks-dir")
+            .arg(dir.path())
+            .args(["install", "--libvirt", "qemu", "daemon"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        Installed { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn script(&self, rel: &str, body: &str) -> PathBuf {
+        let path = self.dir.path().join(rel);
+        let mut missing: Vec<&Path> =
+            path.parent().unwrap().ancestors().take_while(|d| !d.exists()).collect();
+        missing.reverse();
+        for d in missing {
+            fs::create_dir(d).unwrap();
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Calls `<hooks>/<driver>` exactly as libvirt does: cleared
+    /// environment, piped stdout and stderr read to the end, the document on
+    /// stdin (or /dev/null).
+    fn call(&self, driver: &str, args: [&str; 4], stdin: Option<&str>) -> (Output, Duration) {
+        let start = Instant::now();
+        let mut child = Command::new(self.path().join(driver))
+            .args(args)
+            .env_clear()
+            .env("LC_ALL", "C")
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(doc) = stdin {
+            child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        (out, start.elapsed())
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn install_links_the_drivers_and_leaves_foreign_hooks_alone() {
+    let hooks = Installed::new();
+    let link = fs::read_link(hooks.path().join("qemu")).unwrap();
+    assert_eq!(link, binary().canonicalize().unwrap());
+
+    let install = |args: &[&str]| {
+        Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
+    };
+    let again = install(&["install", "--libvirt", "qemu"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(text(&again.stdout).contains("already virt-hook"), "{}", text(&again.stdout));
+
+    let own = hooks.script("lxc", "echo my own hook");
+    let refused = install(&["install", "--libvirt", "lxc"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("is an existing hook script, not virt-hook"));
+    assert_eq!(fs::read_to_string(&own).unwrap(), "#!/bin/sh\necho my own hook\n", "untouched");
+
+    let forced = install(&["install", "--libvirt", "--force", "lxc"]);
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    let backup = hooks.path().join("lxc.virt-hook-backup");
+    assert_eq!(fs::read_to_string(&backup).unwrap(), "#!/bin/sh\necho my own hook\n");
+    assert!(fs::symlink_metadata(hooks.path().join("lxc")).unwrap().file_type().is_symlink());
+
+    let copied = install(&["install", "--libvirt", "--copy", "network"]);
+    assert_eq!(copied.status.code(), Some(0), "{}", text(&copied.stderr));
+    assert_eq!(fs::read(hooks.path().join("network")).unwrap(), fs::read(binary()).unwrap());
+    let check = install(&["check"]);
+    assert!(text(&check.stdout).contains("virt-hook (copy)"), "{}", text(&check.stdout));
+    assert!(text(&check.stdout).contains("virt-hook (link)"), "{}", text(&check.stdout));
+}
+
+#[test]
+fn a_refusing_per_object_script_is_what_libvirt_reports() {
+    let hooks = Installed::new();
+    hooks.script("qemu.d/vm1/start/begin/10-deny", "echo \"$1 may not start here\" >&2\nexit 3");
+    hooks.script("qemu.d/vm2/start/begin/10-other", "exit 9");
+    let (out, _) = hooks.call("qemu", ["vm1", "start", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stderr), "vm1 may not start here\n");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn only_the_per_object_scripts_run_libvirt_runs_the_others() {
+    let hooks = Installed::new();
+    let marker = hooks.path().join("plain-ran");
+    hooks.script("qemu.d/10-plain", &format!("touch {}", marker.display()));
+    let record = hooks.path().join("record");
+    hooks.script(
+        "qemu.d/vm1/prepare/begin",
+        &format!("printf '%s|' \"$0\" \"$@\" > {r}; cat >> {r}", r = record.display()),
+    );
+    let (out, _) = hooks.call("qemu", ["vm1", "prepare", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!marker.exists(), "plain .d files are libvirt's to run, not ours");
+    let script = hooks.path().join("qemu.d/vm1/prepare/begin");
+    assert_eq!(
+        fs::read_to_string(&record).unwrap(),
+        format!("{}|vm1|prepare|begin|-|{XML}", script.display())
+    );
+}
+
+#[test]
+fn a_filter_prints_the_new_document_and_nothing_when_unchanged() {
+    let hooks = Installed::new();
+    let (out, _) = hooks.call("qemu", ["vm1", "restore", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "unchanged: libvirt keeps its document");
+    hooks.script("qemu.d/vm1/restore/begin/10-mem", "sed 's|65536|131072|'");
+    let (out, _) = hooks.call("qemu", ["vm1", "restore", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), XML.replace("65536", "131072"));
+}
+
+#[test]
+fn an_ignore_policy_event_never_makes_libvirt_fail() {
+    let hooks = Installed::new();
+    hooks.script("qemu.d/vm1/release/end/10-fail", "echo broken >&2; exit 1");
+    let (out, _) = hooks.call("qemu", ["vm1", "release", "end", "destroyed"], Some(XML));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    hooks.script("daemon.d/-/start/-/10-fail", "exit 1");
+    let (out, _) = hooks.call("daemon", ["-", "start", "-", "start"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_backgrounded_child_never_holds_libvirts_pipes() {
+    let hooks = Installed::new();
+    let pidfile = hooks.path().join("sleeper");
+    hooks.script(
+        "qemu.d/vm1/start/begin/10-bg",
+        &format!("sleep 30 &\necho $! > {}\necho started", pidfile.display()),
+    );
+    let (out, took) = hooks.call("qemu", ["vm1", "start", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(took < Duration::from_secs(5), "libvirt's call took {took:?}");
+    let pid = fs::read_to_string(&pidfile).unwrap();
+    let _ = Command::new("kill").arg(pid.trim()).status();
+}
+
+#[test]
+fn an_event_this_host_does_not_know_runs_nothing_and_does_not_fail() {
+    let hooks = Installed::new();
+    let (out, _) = hooks.call("qemu", ["vm1", "checkpoint", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(0));
+    let out = Command::new(hooks.path().join("qemu")).args(["vm1", "start"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a call libvirt never makes is a usage error");
+}
+
+#[test]
+fn the_dispatch_subcommand_is_the_same_without_a_link() {
+    let hooks = Installed::new();
+    hooks.script("qemu.d/vm1/started/begin", "echo late >&2; exit 4");
+    let mut child = Command::new(binary())
+        .arg("--hooks-dir")
+        .arg(hooks.path())
+        .args(["dispatch", "qemu", "vm1", "started", "begin", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(XML.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(text(&out.stderr), "late\n");
+}
