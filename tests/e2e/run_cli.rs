@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use virt_hooks_e2e::{PluginDir, binary};
+use virt_hooks_e2e::{PluginDir, binary, installed_binary};
 
 /// A hooks directory with scripts written at mode 0755.
 struct Hooks {
@@ -70,7 +70,7 @@ fn domain(name: &str) -> String {
 
 /// Runs the real binary with the real plugins and `hooks` as hooks dir.
 fn virt_hook(hooks: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(binary());
+    let mut cmd = Command::new(installed_binary());
     cmd.arg("--hooks-dir").arg(hooks).args(args);
     cmd.env_remove("VIRT_HOOKS_PLUGIN_PATH").env_remove("VIRT_HOOKS_CONFIG").env_remove("RUST_LOG");
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -113,7 +113,7 @@ fn the_environment_is_libvirts_under_a_bare_host_environment() {
     hooks.recorder("daemon", "");
     let out = Command::new("env")
         .args(["-i", "PATH=/usr/bin:/bin", "TMPDIR=/var/tmp", "UNRELATED=x"])
-        .arg(binary())
+        .arg(installed_binary())
         .arg("--hooks-dir")
         .arg(hooks.path())
         .args(["run", "daemon", "-", "start", "-", "start"])
@@ -134,7 +134,7 @@ fn a_refusing_script_gives_exit_1_and_libvirts_error_text() {
     let xml = domain("vm1");
     let out = Command::new("env")
         .args(["-i", "PATH=/usr/bin:/bin"])
-        .arg(binary())
+        .arg(installed_binary())
         .arg("--hooks-dir")
         .arg(hooks.path())
         .args(["run", "qemu", "vm1", "start", "begin", "-", "--input", "-"])

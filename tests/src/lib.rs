@@ -8,7 +8,9 @@ rely on finding them, so [`artifacts`] builds them itself, once per test
 binary: it runs `$CARGO build -p virt-hook -p virt-hooks-driver-*` and takes
 the files from `<target_directory>/<profile>/`, the directory cargo documents
 for final artifacts. Set `VIRT_HOOKS_TEST_ARTIFACTS` to a directory holding
-`virt-hook` and the three plugins to test prebuilt files instead.
+`virt-hook` and the three plugins to test prebuilt files instead (and the
+network plugin, which [`network_plugin`] otherwise builds on its own, after
+the host).
 
 The fixture plugins live in the separate workspace `tests/fixtures/` and are
 built by [`fixture`] into `<target_directory>/fixtures/`.
@@ -30,8 +32,20 @@ pub const DRIVERS: [&str; 3] = ["daemon", "qemu", "lxc"];
 
 /// The fixture plugins in `tests/fixtures/<name>/`, each built to
 /// `libvirt_hooks_driver_<name with _>.so`.
-pub const FIXTURES: [&str; 5] =
-    ["no-root-module", "init-panics", "validate-panics", "abi-v2", "abi-layout"];
+pub const FIXTURES: [&str; 8] = [
+    "no-root-module",
+    "init-panics",
+    "validate-panics",
+    "abi-v2",
+    "abi-layout",
+    "qemu-snapshot",
+    "evolve-1.0",
+    "evolve-1.1",
+];
+
+/// The fixture programs: `virt-hooks-abi-host-1-1`, a host built against
+/// the next minor version of the interface.
+pub const FIXTURE_BINARIES: [&str; 1] = ["virt-hooks-abi-host-1-1"];
 
 fn profile() -> &'static str {
     if cfg!(debug_assertions) { "debug" } else { "release" }
@@ -96,6 +110,27 @@ pub fn binary() -> PathBuf {
     artifacts().join("virt-hook")
 }
 
+/// A copy of `virt-hook` next to exactly the three real plugins, in
+/// `<target>/e2e-installed/`, made once per test binary: the artifacts
+/// directory itself may hold other plugins (`cargo build --workspace` puts
+/// the network plugin there), which the binary would load from its own
+/// directory.
+pub fn installed_binary() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let dir = target_directory().join("e2e-installed");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        for file in DRIVERS.map(plugin).into_iter().chain([binary()]) {
+            let to = dir.join(file.file_name().unwrap());
+            fs::copy(&file, &to).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir.join("virt-hook")
+    })
+}
+
 /// The plugin file name of a driver library named `virt_hooks_driver_<name>`.
 pub fn plugin_file_name(name: &str) -> String {
     format!("libvirt_hooks_driver_{}.so", name.replace('-', "_"))
@@ -108,9 +143,21 @@ pub fn plugin(driver: &str) -> PathBuf {
 
 /// The fixture plugin `name` (one of [`FIXTURES`]), built on first use.
 pub fn fixture(name: &str) -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
     assert!(FIXTURES.contains(&name), "no fixture named {name}");
-    let dir = DIR.get_or_init(|| {
+    fixtures_dir().join(plugin_file_name(&name.replace('.', "_")))
+}
+
+/// The fixture program `name` (one of [`FIXTURE_BINARIES`]), built on first
+/// use.
+pub fn fixture_binary(name: &str) -> PathBuf {
+    assert!(FIXTURE_BINARIES.contains(&name), "no fixture program named {name}");
+    fixtures_dir().join(name)
+}
+
+/// `<target>/fixtures/<profile>`, after building the fixture workspace.
+fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
         let target = target_directory().join("fixtures");
         let mut cmd = cargo();
         cmd.arg("build").arg("--quiet").arg("--manifest-path");
@@ -124,8 +171,37 @@ pub fn fixture(name: &str) -> PathBuf {
         }
         run(cmd);
         target.join(profile())
-    });
-    dir.join(plugin_file_name(name))
+    })
+}
+
+/// The network driver plugin, built on its own with
+/// `cargo build -p virt-hooks-driver-network` (after [`artifacts`], so the
+/// host binary is already there): it is not part of the artifacts build, to
+/// show that a driver can be added without rebuilding the host.
+pub fn network_plugin() -> PathBuf {
+    static FILE: OnceLock<PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os(ARTIFACTS_ENV) {
+            return PathBuf::from(dir).join(plugin_file_name("network"));
+        }
+        artifacts();
+        let mut cmd = cargo();
+        cmd.args(["build", "--quiet", "-p", "virt-hooks-driver-network"]);
+        if profile() == "release" {
+            cmd.arg("--release");
+        }
+        run(cmd);
+        target_directory().join(profile()).join(plugin_file_name("network"))
+    })
+    .clone()
+}
+
+/// The SHA-256 of a file, in hex (from `sha256sum`).
+pub fn sha256(file: &Path) -> String {
+    let mut cmd = Command::new("sha256sum");
+    cmd.arg(file);
+    let out = String::from_utf8(run(cmd)).unwrap();
+    out.split_whitespace().next().unwrap().to_owned()
 }
 
 /// A temporary directory with owner-only write permissions, to load plugins

@@ -9,9 +9,9 @@ use abi_stable::library::{LibraryError, RootModule, RootModuleError, lib_header_
 use abi_stable::std_types::{RSlice, RStr};
 use virt_hooks_core::{DriverError, DriverInfo, Event, HookDriver, OperationSpec};
 
-use crate::DriverBox;
 use crate::ffi::{FfiEvent, HostLogger};
 use crate::module::DriverModuleRef;
+use crate::{DriverBox, compat};
 
 /// The driver inside a plugin, seen as a native [`HookDriver`].
 ///
@@ -46,6 +46,15 @@ impl ForeignDriver {
             .map(OperationSpec::try_from)
             .collect::<Result<_, _>>()?;
         Ok(ForeignDriver { inner, info, operations })
+    }
+}
+
+#[cfg(feature = "__next-minor-probe")]
+impl ForeignDriver {
+    /// The test-only trailing method: the plugin's answer, or the default
+    /// body's 0 for a plugin built before it existed.
+    pub fn next_minor_probe(&self) -> u32 {
+        self.inner.next_minor_probe()
     }
 }
 
@@ -135,20 +144,45 @@ pub enum LoadError {
 ///
 /// A [`LoadError`] saying which of these steps failed.
 pub fn load_driver(path: &Path) -> Result<Box<dyn HookDriver>, LoadError> {
+    load_foreign(path).map(|driver| Box::new(driver) as Box<dyn HookDriver>)
+}
+
+/// [`load_driver`], without boxing: for the interface's own evolution tests.
+pub(crate) fn load_foreign(path: &Path) -> Result<ForeignDriver, LoadError> {
     let header = lib_header_from_path(path).map_err(|e| load_error(path, e))?;
     let found = header.version_strings().version.as_str();
-    let module = header.init_root_module::<DriverModuleRef>().map_err(|e| match e {
-        LibraryError::AbiInstability(report) => layout_error(path, found, &report.to_string()),
-        other => load_error(path, other),
-    })?;
+    let module = match header.init_root_module::<DriverModuleRef>() {
+        Ok(module) => module,
+        Err(LibraryError::AbiInstability(report)) => {
+            if !compat::is_older_minor(header) {
+                return Err(layout_error(path, found, &report.to_string()));
+            }
+            log::debug!(
+                "{}: built against the older virt-hooks-abi {found}; loading it through the \
+                 interface's prefix (later methods use their defaults)",
+                path.display()
+            );
+            // SAFETY: `is_older_minor` re-ran abi_stable's layout check and
+            // found only one kind of difference: prefix types (the root
+            // module, the trait's vtable) of the plugin lacking trailing
+            // fields the host has. Every field both sides have was checked
+            // as usual. Prefix references check the plugin's own field count
+            // on every access, and every later trait method has a default
+            // body, so the missing fields are never read.
+            #[allow(unsafe_code)]
+            let module =
+                unsafe { header.init_root_module_with_unchecked_layout::<DriverModuleRef>() };
+            module.map_err(|e| load_error(path, e))?
+        }
+        Err(other) => return Err(load_error(path, other)),
+    };
     (module.install_logger())(host_logger());
     let init_error = |e: DriverError| match e {
         DriverError::Panicked(message) => LoadError::InitPanicked { message },
         other => LoadError::Init { reason: other.to_string() },
     };
     let driver = (module.new_driver())().into_result().map_err(|e| init_error(e.into()))?;
-    let driver = ForeignDriver::new(driver).map_err(init_error)?;
-    Ok(Box::new(driver))
+    ForeignDriver::new(driver).map_err(init_error)
 }
 
 fn expected_version() -> String {

@@ -72,6 +72,7 @@ pub type DriverBox = ffi_trait::FfiHookDriver_TO<abi_stable::std_types::RBox<()>
 /// The interface version this crate speaks: its package version.
 pub const ABI_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+mod compat;
 mod ffi;
 mod ffi_trait;
 mod host;
@@ -139,6 +140,22 @@ pub mod __private {
                 CheckTypeLayout::Yes,
             )
         }
+    }
+}
+
+/// Test-only: what the `__next-minor-probe` feature adds (see
+/// `docs/abi-evolution.md`). Not a public API.
+#[cfg(feature = "__next-minor-probe")]
+#[doc(hidden)]
+pub mod __next_minor {
+    /// [`load_driver`](crate::load_driver) without boxing, so that the
+    /// trailing test method can be called.
+    ///
+    /// # Errors
+    ///
+    /// As [`load_driver`](crate::load_driver).
+    pub fn load(path: &std::path::Path) -> Result<crate::ForeignDriver, crate::LoadError> {
+        crate::host::load_foreign(path)
     }
 }
 

@@ -69,6 +69,11 @@ impl<D: HookDriver + 'static> FfiHookDriver for FfiDriver<D> {
     ) -> RResult<(), FfiDriverError> {
         guard(|| self.0.check_output(&event.into(), output.as_slice()))
     }
+
+    #[cfg(feature = "__next-minor-probe")]
+    fn next_minor_probe(&self) -> u32 {
+        env!("CARGO_PKG_VERSION_MINOR").parse().unwrap_or(u32::MAX)
+    }
 }
 
 /// How [`export_driver!`](crate::export_driver) names a driver's constructor.

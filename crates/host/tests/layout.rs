@@ -9,7 +9,9 @@ fn names(hooks: &Hooks, outcome: &virt_hooks::Outcome) -> Vec<String> {
     outcome
         .scripts
         .iter()
-        .map(|s| s.path.strip_prefix(hooks.path()).unwrap().display().to_string())
+        .map(|s| {
+            s.path.strip_prefix(hooks.path()).expect("inside the hooks dir").display().to_string()
+        })
         .collect()
 }
 

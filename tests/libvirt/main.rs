@@ -1,0 +1,344 @@
+//! Interop with the real libvirt daemon: virt-hook installed as libvirtd's
+//! hook script (`<hooks>/<driver> -> virt-hook`), per-object scripts under
+//! `<hooks>/<driver>.d/<object>/<op>/<subop>/`, and libvirtd itself emitting
+//! the events.
+//!
+//! The daemon runs in private mount and network namespaces set up by
+//! `.ci/libvirt/daemon.sh`, with scratch directories over `/etc/libvirt`
+//! (so its hooks directory is `$VH_LIBVIRT_DIR/etc/hooks`) and over
+//! `/etc/virt-hooks`. `.ci/libvirt/setup.sh` installs the packages and sets
+//! `VH_LIBVIRT_DIR`; without it this suite prints why and does nothing, and
+//! under CI (`CI=true`) that is a failure: there it must run.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use virt_hooks_e2e::{binary, plugin_file_name, target_directory, workspace_root};
+
+/// The running scratch daemon; stopped when dropped.
+struct Daemon {
+    scratch: PathBuf,
+    uri: String,
+    hooks: PathBuf,
+    qemu: String,
+    pidfile: PathBuf,
+}
+
+impl Daemon {
+    fn script() -> PathBuf {
+        workspace_root().join(".ci/libvirt/daemon.sh")
+    }
+
+    fn control(scratch: &Path, action: &str) -> Output {
+        Command::new("bash")
+            .arg(Daemon::script())
+            .arg(action)
+            .env("VH_LIBVIRT_DIR", scratch)
+            .output()
+            .unwrap()
+    }
+
+    fn start(scratch: &Path) -> Daemon {
+        let out = Daemon::control(scratch, "start");
+        assert!(out.status.success(), "daemon.sh start failed:\n{}", text(&out.stderr));
+        let env = fs::read_to_string(scratch.join("env")).unwrap();
+        let get = |key: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                .map(|v| v.trim_matches('\'').to_owned())
+                .unwrap_or_default()
+        };
+        Daemon {
+            scratch: scratch.to_owned(),
+            uri: get("VH_URI"),
+            hooks: PathBuf::from(get("VH_HOOKS_DIR")),
+            qemu: get("VH_QEMU"),
+            pidfile: PathBuf::from(get("VH_PIDFILE")),
+        }
+    }
+
+    fn virsh(&self, args: &[&str]) -> (Output, Duration) {
+        let start = Instant::now();
+        let out = Command::new("virsh").arg("-c").arg(&self.uri).args(args).output().unwrap();
+        (out, start.elapsed())
+    }
+
+    fn pid(&self) -> String {
+        fs::read_to_string(&self.pidfile).unwrap().trim().to_owned()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let out = Daemon::control(&self.scratch, "stop");
+        if !out.status.success() {
+            eprintln!("daemon.sh stop: {}", text(&out.stderr));
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Where the suite may run, or why not.
+fn scratch_dir() -> Option<PathBuf> {
+    let why = match std::env::var_os("VH_LIBVIRT_DIR") {
+        None => {
+            "VH_LIBVIRT_DIR is not set (run .ci/libvirt/setup.sh first, as .ci/run does)".to_owned()
+        }
+        Some(dir) if !Path::new(&dir).join("emulator").exists() => {
+            format!("{} has not been prepared by .ci/libvirt/setup.sh", Path::new(&dir).display())
+        }
+        Some(dir) => return Some(PathBuf::from(dir)),
+    };
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("the libvirt interop suite must run in CI, but {why}");
+    }
+    eprintln!("SKIPPED: libvirt interop suite: {why}");
+    None
+}
+
+/// virt-hook and all four plugins in a directory of their own, so the
+/// links in the hooks directory find exactly these plugins.
+fn install_dir() -> tempfile::TempDir {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "virt-hooks-driver-network"])
+        .args(if cfg!(debug_assertions) { &[][..] } else { &["--release"][..] })
+        .current_dir(workspace_root())
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the network plugin failed");
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let built = target_directory().join(profile);
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::copy(binary(), dir.path().join("virt-hook")).unwrap();
+    for driver in ["daemon", "qemu", "lxc", "network"] {
+        let name = plugin_file_name(driver);
+        fs::copy(built.join(&name), dir.path().join(&name)).unwrap();
+    }
+    dir
+}
+
+/// Per-object scripts that append one line per call to a log:
+/// `driver object op subop extra <root element of stdin>`.
+struct Recorder {
+    hooks: PathBuf,
+    log: PathBuf,
+}
+
+impl Recorder {
+    fn new(hooks: &Path, log: PathBuf) -> Recorder {
+        Recorder { hooks: hooks.to_owned(), log }
+    }
+
+    fn mkdirs(&self, path: &Path) {
+        let mut missing: Vec<&Path> = path.ancestors().take_while(|d| !d.exists()).collect();
+        missing.reverse();
+        for d in missing {
+            fs::create_dir(d).unwrap();
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    fn script(&self, rel: &str, body: &str) -> PathBuf {
+        let path = self.hooks.join(rel);
+        self.mkdirs(path.parent().unwrap());
+        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Records `driver object op subop` with a per-object script.
+    fn record(&self, driver: &str, object: &str, op: &str, subop: &str) {
+        let body = format!(
+            "root=$(head -c 200 | tr -d '\\n' | sed -n 's/^[^<]*<\\([A-Za-z]*\\).*/\\1/p')\n\
+             echo \"{driver} $1 $2 $3 $4 ${{root:-none}}\" >> {log}",
+            log = self.log.display()
+        );
+        self.script(&format!("{driver}.d/{object}/{op}/{subop}/50-record"), &body);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// Waits (at most 20 s) until `line` has been recorded.
+    fn wait_for(&self, line: &str) {
+        let start = Instant::now();
+        while !self.lines().iter().any(|l| l == line) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "never recorded {line:?}: {:#?}",
+                self.lines()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        let lines = self.lines();
+        let _ = fs::remove_file(&self.log);
+        lines
+    }
+}
+
+const NETWORK: &str = "<network><name>vhtest</name><bridge name='vhbr0'/></network>";
+
+fn domain(qemu: &str) -> String {
+    format!(
+        "<domain type='qemu'><name>vhdom</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='pc'>hvm</type></os>\
+         <devices><emulator>{qemu}</emulator><memballoon model='none'/></devices></domain>"
+    )
+}
+
+#[test]
+fn libvirtd_runs_per_object_scripts_through_virt_hook() {
+    let Some(scratch) = scratch_dir() else { return };
+    let work = tempfile::tempdir().unwrap();
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let installed = install_dir();
+    let hooks = scratch.join("etc/hooks");
+    let _ = fs::remove_dir_all(&hooks);
+    let _ = fs::remove_dir_all(scratch.join("virt-hooks"));
+    fs::create_dir_all(&hooks).unwrap();
+    fs::set_permissions(&hooks, fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = installed.path().join("virt-hook");
+    let out = Command::new(&exe)
+        .arg("--hooks-dir")
+        .arg(&hooks)
+        .args(["install", "--libvirt", "daemon", "qemu", "network"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let rec = Recorder::new(&hooks, work.path().join("calls.log"));
+    for (op, sub) in [("start", "-"), ("reload", "begin"), ("shutdown", "-")] {
+        rec.record("daemon", "-", op, sub);
+    }
+    for (op, sub) in [("start", "begin"), ("started", "begin"), ("stopped", "end")] {
+        rec.record("network", "vhtest", op, sub);
+    }
+    for (op, sub) in [
+        ("prepare", "begin"),
+        ("start", "begin"),
+        ("started", "begin"),
+        ("stopped", "end"),
+        ("release", "end"),
+    ] {
+        rec.record("qemu", "vhdom", op, sub);
+    }
+
+    // Daemon start: discovery happens now, so the links exist before it.
+    let daemon = Daemon::start(&scratch);
+    assert_eq!(daemon.hooks, hooks);
+    rec.wait_for("daemon - start - start none");
+
+    // Reload.
+    assert!(Command::new("kill").args(["-HUP", &daemon.pid()]).status().unwrap().success());
+    rec.wait_for("daemon - reload begin SIGHUP none");
+    rec.take();
+
+    // An isolated network, started and destroyed.
+    let net = work.path().join("net.xml");
+    fs::write(&net, NETWORK).unwrap();
+    let (out, _) = daemon.virsh(&["net-create", net.to_str().unwrap()]);
+    assert!(out.status.success(), "net-create: {}", text(&out.stderr));
+    let (out, _) = daemon.virsh(&["net-destroy", "vhtest"]);
+    assert!(out.status.success(), "net-destroy: {}", text(&out.stderr));
+    assert_eq!(
+        rec.take(),
+        [
+            "network vhtest start begin - hookData",
+            "network vhtest started begin - hookData",
+            "network vhtest stopped end - hookData"
+        ]
+    );
+
+    // A tiny TCG domain, started and destroyed.
+    let dom = work.path().join("dom.xml");
+    fs::write(&dom, domain(&daemon.qemu)).unwrap();
+    let create = || daemon.virsh(&["create", dom.to_str().unwrap()]);
+    let destroy = || {
+        let (out, _) = daemon.virsh(&["destroy", "vhdom"]);
+        assert!(out.status.success(), "destroy: {}", text(&out.stderr));
+    };
+    let (out, plain_start) = create();
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    destroy();
+    let calls = rec.take();
+    assert_eq!(calls.len(), 5, "{calls:#?}");
+    assert_eq!(
+        calls[..4],
+        [
+            "qemu vhdom prepare begin - domain",
+            "qemu vhdom start begin - domain",
+            "qemu vhdom started begin - domain",
+            "qemu vhdom stopped end - domain"
+        ]
+    );
+    // libvirt < 10.5 passes `-`, later ones the shutoff reason.
+    assert!(
+        ["qemu vhdom release end - domain", "qemu vhdom release end destroyed domain"]
+            .contains(&calls[4].as_str()),
+        "{calls:#?}"
+    );
+
+    // A refusing start script: virsh fails with the script's message.
+    let refuse = rec.script(
+        "qemu.d/vhdom/start/begin/10-refuse",
+        "echo 'vhdom may not start: refused by the interop test' >&2\nexit 1",
+    );
+    let (out, _) = create();
+    assert!(!out.status.success(), "the start must be refused");
+    let err = text(&out.stderr);
+    assert!(err.contains("Hook script execution failed"), "{err}");
+    assert!(err.contains("vhdom may not start: refused by the interop test"), "{err}");
+    fs::remove_file(refuse).unwrap();
+    rec.take();
+
+    // A start script that backgrounds a long sleep with inherited stdio:
+    // libvirt alone waits for it; through virt-hook the start is not held.
+    let pidfile = work.path().join("sleep.pid");
+    let bg = rec.script(
+        "qemu.d/vhdom/start/begin/10-background",
+        &format!("sleep 30 &\necho $! > {}\necho started in the background", pidfile.display()),
+    );
+    let (out, slow_start) = create();
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    let delay = slow_start.saturating_sub(plain_start);
+    assert!(delay < Duration::from_secs(2), "the background child delayed the start by {delay:?}");
+    destroy();
+    fs::remove_file(bg).unwrap();
+    if let Ok(pid) = fs::read_to_string(&pidfile) {
+        let _ = Command::new("kill").arg(pid.trim()).status();
+    }
+    rec.take();
+
+    // A hanging start script is killed at its timeout; the start fails.
+    fs::create_dir_all(scratch.join("virt-hooks")).unwrap();
+    fs::write(
+        scratch.join("virt-hooks/virt-hooks.toml"),
+        "[drivers.qemu.operations.start]\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let hang = rec.script("qemu.d/vhdom/start/begin/10-hang", "exec sleep 60");
+    let (out, took) = create();
+    assert!(!out.status.success(), "the start must fail");
+    let err = text(&out.stderr);
+    assert!(err.contains("timed out after 2s; its process group was killed"), "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    fs::remove_file(hang).unwrap();
+    fs::remove_file(scratch.join("virt-hooks/virt-hooks.toml")).unwrap();
+    rec.take();
+
+    // Shutdown.
+    drop(daemon);
+    rec.wait_for("daemon - shutdown - shutdown none");
+}
