@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::{binary, plugin_file_name, target_directory, workspace_root};
+use virt_hooks_e2e::{binary, copy_file, plugin_file_name, target_directory, workspace_root};
 
 /// The running scratch daemon; stopped when dropped.
 struct Daemon {
@@ -117,10 +117,10 @@ fn install_dir() -> tempfile::TempDir {
     let built = target_directory().join(profile);
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::copy(binary(), dir.path().join("virt-hook")).unwrap();
+    copy_file(&binary(), &dir.path().join("virt-hook"));
     for driver in ["daemon", "qemu", "lxc", "network"] {
         let name = plugin_file_name(driver);
-        fs::copy(built.join(&name), dir.path().join(&name)).unwrap();
+        copy_file(&built.join(&name), &dir.path().join(&name));
     }
     dir
 }

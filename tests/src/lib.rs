@@ -123,12 +123,31 @@ pub fn installed_binary() -> &'static Path {
         fs::create_dir_all(&dir).unwrap();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         for file in DRIVERS.map(plugin).into_iter().chain([binary()]) {
-            let to = dir.join(file.file_name().unwrap());
-            fs::copy(&file, &to).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
-            fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+            copy_file(&file, &dir.join(file.file_name().unwrap()));
         }
         dir.join("virt-hook")
     })
+}
+
+/// Copies `from` to `to`, mode 0755. A copied `virt-hook` is executed once
+/// before it is handed out: while the copy is being written, a process that
+/// another test thread is spawning can inherit the write descriptor until it
+/// execs, and executing the file then fails with "text file busy" (ETXTBSY).
+/// The probe retries until that window has passed.
+pub fn copy_file(from: &Path, to: &Path) {
+    fs::copy(from, to).unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755)).unwrap();
+    if to.file_name().is_some_and(|n| n == "virt-hook") {
+        for _ in 0..200 {
+            match Command::new(to).arg("--version").output() {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                _ => return,
+            }
+        }
+        panic!("{} stayed busy (ETXTBSY) for 2 s", to.display());
+    }
 }
 
 /// The plugin file name of a driver library named `virt_hooks_driver_<name>`.
@@ -241,8 +260,7 @@ impl PluginDir {
     /// Copies `file` in as `name`, mode 0755; returns the copy.
     pub fn add_as(&self, file: &Path, name: &str) -> PathBuf {
         let to = self.path().join(name);
-        fs::copy(file, &to).unwrap_or_else(|e| panic!("copying {}: {e}", file.display()));
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        copy_file(file, &to);
         to
     }
 
