@@ -203,15 +203,27 @@ impl OperationSpec {
         table: &'t [OperationSpec],
         event: &Event<'_>,
     ) -> Result<&'t OperationSpec, SpecError> {
-        let spec = table.iter().find(|op| op.name == event.operation).ok_or_else(|| {
+        let spec = OperationSpec::find(table, event)?;
+        spec.check(event)?;
+        Ok(spec)
+    }
+
+    /// Finds the row for `event.operation` in `table`, checking nothing else.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::UnknownOperation`] listing the table's operations.
+    pub fn find<'t>(
+        table: &'t [OperationSpec],
+        event: &Event<'_>,
+    ) -> Result<&'t OperationSpec, SpecError> {
+        table.iter().find(|op| op.name == event.operation).ok_or_else(|| {
             SpecError::UnknownOperation {
                 driver: event.driver.to_owned(),
                 operation: event.operation.to_owned(),
                 valid: table.iter().map(|op| op.name.clone()).collect(),
             }
-        })?;
-        spec.check(event)?;
-        Ok(spec)
+        })
     }
 
     /// Checks an event's sub-operation, extra and input against this row.
@@ -221,6 +233,24 @@ impl OperationSpec {
     ///
     /// A [`SpecError`] naming what is wrong and what would be right.
     pub fn check(&self, event: &Event<'_>) -> Result<(), SpecError> {
+        self.check_args(event)?;
+        let at = || format!("{} {}", event.driver, self.name);
+        match (&self.input, event.input) {
+            (InputSpec::None, Some(_)) => Err(SpecError::UnexpectedInput { at: at() }),
+            (InputSpec::Xml { .. }, None) => {
+                Err(SpecError::MissingInput { at: at(), input: self.input.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks only the event's sub-operation and extra against this row,
+    /// not its input: enough to say which scripts an event would run.
+    ///
+    /// # Errors
+    ///
+    /// A [`SpecError`] naming what is wrong and what would be right.
+    pub fn check_args(&self, event: &Event<'_>) -> Result<(), SpecError> {
         let at = || format!("{} {}", event.driver, self.name);
         if !self.sub_operations.iter().any(|s| s == event.sub_operation) {
             return Err(SpecError::BadSubOperation {
@@ -236,13 +266,7 @@ impl OperationSpec {
                 rule: self.extra.clone(),
             });
         }
-        match (&self.input, event.input) {
-            (InputSpec::None, Some(_)) => Err(SpecError::UnexpectedInput { at: at() }),
-            (InputSpec::Xml { .. }, None) => {
-                Err(SpecError::MissingInput { at: at(), input: self.input.clone() })
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 

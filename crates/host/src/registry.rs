@@ -71,6 +71,19 @@ impl Driver {
         Ok(spec)
     }
 
+    /// Checks only what says which scripts `event` would run: the operation,
+    /// its sub-operation and extra, not the input document (which the
+    /// driver's own checks need). For planning without a document.
+    ///
+    /// # Errors
+    ///
+    /// [`EventError::Spec`].
+    pub fn validate_args<'s>(&'s self, event: &Event<'_>) -> Result<&'s OperationSpec, EventError> {
+        let spec = OperationSpec::find(&self.operations, event).map_err(EventError::Spec)?;
+        spec.check_args(event).map_err(EventError::Spec)?;
+        Ok(spec)
+    }
+
     /// Lets the driver check a filter script's output.
     ///
     /// # Errors

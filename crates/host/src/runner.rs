@@ -497,7 +497,7 @@ impl Runner {
     }
 
     fn run_inner(&self, event: &Event<'_>, cancel: Option<&Cancel>) -> Result<Outcome, RunError> {
-        let (driver, spec) = self.validate(event)?;
+        let (driver, spec) = self.validate(event, true)?;
         let policy = self.policy_for(event.driver, spec);
         let mut limits = self.limits;
         limits.timeout = self.timeout_for(event.driver, event.operation);
@@ -597,12 +597,16 @@ impl Runner {
     /// would be skipped (scripts the security rules refuse among them, in
     /// strict mode; in warn mode they are planned, with a warning).
     ///
+    /// An event without its input document can be planned: then only the
+    /// operation, sub-operation and extra are checked, since the driver's own
+    /// checks need the document.
+    ///
     /// # Errors
     ///
     /// [`RunError::InvalidEvent`], [`RunError::NulByte`] and
     /// [`RunError::Discovery`], as for [`run`](Runner::run).
     pub fn plan(&self, event: &Event<'_>) -> Result<Plan, RunError> {
-        let (_, spec) = self.validate(event)?;
+        let (_, spec) = self.validate(event, event.input.is_some())?;
         let mut plan = Plan {
             driver: event.driver.to_owned(),
             operation: event.operation.to_owned(),
@@ -670,12 +674,16 @@ impl Runner {
         security::check_script(&self.hooks_dir, path, self.euid).map_err(|u| u.to_string())
     }
 
+    /// Checks the event; `with_input: false` leaves out the checks of the
+    /// input document (for a plan made without one).
     fn validate<'r>(
         &'r self,
         event: &Event<'_>,
+        with_input: bool,
     ) -> Result<(&'r Driver, &'r OperationSpec), RunError> {
         let driver = self.registry.driver_for(event)?;
-        let spec = driver.validate(event)?;
+        let spec =
+            if with_input { driver.validate(event)? } else { driver.validate_args(event)? };
         let args = [
             ("object", event.object),
             ("operation", event.operation),
