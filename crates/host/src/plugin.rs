@@ -32,11 +32,11 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::registry::{Driver, Registry};
+use crate::{security, spawn};
 
 /// The file name prefix of a driver plugin.
 pub const PLUGIN_PREFIX: &str = "libvirt_hooks_driver_";
@@ -163,7 +163,7 @@ pub(crate) fn is_plugin_name(name: &str) -> bool {
 /// Loads every plugin on the search path into `registry`, keeping every
 /// failure in its errors.
 pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry) {
-    let euid = effective_uid();
+    let euid = spawn::effective_uid();
     let mut seen = HashSet::new();
     for dir in search.search_dirs() {
         let key = fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
@@ -253,27 +253,11 @@ fn untrusted_file(path: &Path, euid: u32) -> Option<String> {
     }
 }
 
-/// Why a file or directory cannot be trusted to hold code the host runs
-/// (written by group or others, or owned by someone else), as a predicate:
-/// "is writable by its group (mode 0664)".
+/// Why a file or directory cannot be trusted to hold code the host runs,
+/// as a predicate ("is writable by its group (mode 0664)"): the script
+/// security rule, applied to plugins.
 fn untrusted(path: &Path, euid: u32) -> Option<String> {
-    let meta = match fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) => return Some(format!("cannot be examined: {}", io_reason(&e))),
-    };
-    let mode = meta.mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
-            (true, true) => "group and others",
-            (true, false) => "its group",
-            _ => "others",
-        };
-        return Some(format!("is writable by {who} (mode {mode:04o})"));
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Some(format!("is owned by uid {}, not root or uid {euid}", meta.uid()));
-    }
-    None
+    security::check_entry(path, euid, false).err().map(|u| u.problem.to_string())
 }
 
 fn io_reason(e: &io::Error) -> String {
@@ -282,12 +266,6 @@ fn io_reason(e: &io::Error) -> String {
     let text = text.split(" (os error").next().unwrap_or(&text);
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
-}
-
-#[allow(unsafe_code)]
-fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions, touches no memory and cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 #[cfg(test)]

@@ -28,39 +28,49 @@ pub(crate) struct Unsafe {
     pub(crate) problem: Problem,
 }
 
-/// What is wrong with a file or directory on the way to a hook script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What is wrong with a file or directory on the way to a hook script (or
+/// with a plugin file and its directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Problem {
     /// Group or others may write it; the mode is given.
     Writable(u32),
-    /// Owned by this uid, which is neither root nor the host's user.
-    ForeignOwner(u32),
+    /// Owned by `owner`, which is neither root nor the host's user `euid`.
+    ForeignOwner {
+        /// The file's owner.
+        owner: u32,
+        /// The host's effective uid.
+        euid: u32,
+    },
     /// The script is setuid or setgid; the mode is given.
     SetId(u32),
-    /// It could not be examined.
-    Unreadable,
+    /// It could not be examined; the OS reason.
+    Unreadable(String),
 }
 
-impl fmt::Display for Unsafe {
+/// The predicate: "is writable by its group (mode 0775)".
+impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let path = self.path.display();
-        match self.problem {
+        match self {
             Problem::Writable(mode) => {
                 let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
                     (true, true) => "group and others",
                     (true, false) => "its group",
                     _ => "others",
                 };
-                write!(f, "{path} is writable by {who} (mode {:04o})", mode & 0o7777)
+                write!(f, "is writable by {who} (mode {:04o})", mode & 0o7777)
             }
-            Problem::ForeignOwner(uid) => {
-                write!(f, "{path} is owned by uid {uid}, not by root or the user running the hooks")
+            Problem::ForeignOwner { owner, euid } => {
+                write!(f, "is owned by uid {owner}, not root or uid {euid}")
             }
-            Problem::SetId(mode) => {
-                write!(f, "{path} is setuid or setgid (mode {:04o})", mode & 0o7777)
-            }
-            Problem::Unreadable => write!(f, "{path} cannot be examined"),
+            Problem::SetId(mode) => write!(f, "is setuid or setgid (mode {:04o})", mode & 0o7777),
+            Problem::Unreadable(reason) => write!(f, "cannot be examined: {reason}"),
         }
+    }
+}
+
+impl fmt::Display for Unsafe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.path.display(), self.problem)
     }
 }
 
@@ -80,29 +90,37 @@ pub(crate) fn check_script(hooks_dir: &Path, script: &Path, euid: u32) -> Result
         return check_entry(script, euid, true);
     }
     let target = std::fs::canonicalize(script)
-        .map_err(|_| Unsafe { path: script.to_owned(), problem: Problem::Unreadable })?;
+        .map_err(|e| Unsafe { path: script.to_owned(), problem: unreadable(&e) })?;
     if let Some(parent) = target.parent() {
         check_entry(parent, euid, false)?;
     }
     check_entry(&target, euid, true)
 }
 
-fn check_entry(path: &Path, euid: u32, is_script: bool) -> Result<(), Unsafe> {
+/// Checks one file or directory: not writable by group or others, owned by
+/// root or `euid`, and, for a script, not setuid or setgid. Plugins are held
+/// to the same rule (`is_script: false`).
+pub(crate) fn check_entry(path: &Path, euid: u32, is_script: bool) -> Result<(), Unsafe> {
     let unsafe_because = |problem| Err(Unsafe { path: path.to_owned(), problem });
-    let Ok(meta) = std::fs::metadata(path) else {
-        return unsafe_because(Problem::Unreadable);
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => return unsafe_because(unreadable(&e)),
     };
     let mode = meta.mode();
     if mode & 0o022 != 0 {
         return unsafe_because(Problem::Writable(mode));
     }
     if meta.uid() != 0 && meta.uid() != euid {
-        return unsafe_because(Problem::ForeignOwner(meta.uid()));
+        return unsafe_because(Problem::ForeignOwner { owner: meta.uid(), euid });
     }
     if is_script && mode & 0o6000 != 0 {
         return unsafe_because(Problem::SetId(mode));
     }
     Ok(())
+}
+
+fn unreadable(err: &std::io::Error) -> Problem {
+    Problem::Unreadable(crate::message::strerror(err))
 }
 
 #[cfg(test)]
@@ -170,7 +188,10 @@ mod tests {
         if owner == 0 {
             assert_eq!(result, Ok(()), "root-owned files are always trusted");
         } else {
-            assert_eq!(result.unwrap_err().problem, Problem::ForeignOwner(owner));
+            assert_eq!(
+                result.unwrap_err().problem,
+                Problem::ForeignOwner { owner, euid: owner.wrapping_add(1) }
+            );
         }
     }
 
