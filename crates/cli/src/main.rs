@@ -207,7 +207,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Config { format } = cli.command {
         return print_config(&config, format, &mut out);
     }
-    let registry = load_registry(&config);
+    // A command about one event loads only that event's driver, when a
+    // plugin file is named after it (a plugin load is most of a short run).
+    let only = match &cli.command {
+        Command::Run { event, .. } | Command::Plan { event, .. } => Some(event.driver.as_str()),
+        Command::Dispatch { driver, .. } => Some(driver.as_str()),
+        _ => None,
+    };
+    let registry = load_registry(&config, only);
     let code = match cli.command {
         Command::Drivers { format } => drivers::print(&registry, format, &mut out)?,
         Command::Run { event, timeout, format } => {
@@ -271,7 +278,7 @@ fn as_libvirt_hook(invoked: &Path, driver: String, args: &[OsString]) -> anyhow:
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
         config.set_hooks_dir(dir, Source::Default);
     }
-    let registry = load_registry(&config);
+    let registry = load_registry(&config, Some(&call.driver));
     let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
     let mut out = std::io::stdout().lock();
     let code = dispatch::dispatch(&runner, &call, &mut out)?;
@@ -312,10 +319,15 @@ fn load_config_file(named: Option<PathBuf>) -> anyhow::Result<Config> {
 
 /// Loads the plugins: the configuration's plugin path (flags, environment,
 /// file, in that order), then the executable's directory and the system one.
-fn load_registry(config: &Config) -> Registry {
+/// With `only`, just that driver's plugin when a file is named after it
+/// ([`RegistryBuilder::only_driver`]).
+fn load_registry(config: &Config, only: Option<&str>) -> Registry {
     let mut builder = RegistryBuilder::new();
     // The environment's directories are already in the configuration's path.
     builder.search().env_path(false);
+    if let Some(driver) = only {
+        builder.only_driver(driver);
+    }
     builder.config(config).build()
 }
 

@@ -17,7 +17,7 @@ use crate::{Format, exit};
 #[derive(Debug, Args)]
 pub(crate) struct EventArgs {
     /// The driver: daemon, qemu, lxc, ... (the hook script's name).
-    driver: String,
+    pub(crate) driver: String,
     /// The object: a domain or network name, or `-`.
     object: String,
     /// The operation, e.g. start, prepare, release.

@@ -64,7 +64,10 @@ pub struct ScriptRun {
     /// The size of the document it was given on stdin, or `None` for
     /// `/dev/null`.
     pub input_len: Option<usize>,
-    /// What it wrote to stdout, up to the capture limit.
+    /// What it wrote to stdout, up to the capture limit. Empty when this
+    /// output became the filter's result: then it was moved (not copied)
+    /// to [`Outcome::output`] and [`stdout_is_output`](Self::stdout_is_output)
+    /// is true.
     #[serde(serialize_with = "bytes_lossy")]
     pub stdout: Vec<u8>,
     /// What it wrote to stderr, up to the capture limit.
@@ -72,6 +75,10 @@ pub struct ScriptRun {
     pub stderr: Vec<u8>,
     /// True if and only if stdout was longer than the limit and was cut.
     pub stdout_truncated: bool,
+    /// True if and only if this script's stdout is the filter's result: it
+    /// was moved to [`Outcome::output`], and [`stdout`](Self::stdout) is
+    /// left empty. [`ScriptRun::output`] finds it either way.
+    pub stdout_is_output: bool,
     /// True if and only if stderr was longer than the limit and was cut.
     pub stderr_truncated: bool,
     /// True if and only if it ran out of time and its process group was
@@ -114,6 +121,17 @@ impl ScriptRun {
     pub fn succeeded(&self) -> bool {
         self.error.is_none()
     }
+
+    /// What it wrote to stdout, wherever that is now: `outcome.output` when
+    /// [`stdout_is_output`](Self::stdout_is_output), else
+    /// [`stdout`](Self::stdout). `outcome` is the [`Outcome`] this run
+    /// belongs to.
+    pub fn output<'a>(&'a self, outcome: &'a Outcome) -> &'a [u8] {
+        match (&outcome.output, self.stdout_is_output) {
+            (Some(output), true) => output,
+            _ => &self.stdout,
+        }
+    }
 }
 
 /// What running the hook scripts of one event did.
@@ -135,6 +153,7 @@ pub struct Outcome {
     /// For filter operations, the document that replaces the input: the
     /// newest non-blank output of a successful script, accepted by the
     /// driver. `None` means unchanged (also for every non-filter operation).
+    /// It is moved out of that script's [`ScriptRun::stdout`], not copied.
     #[serde(serialize_with = "opt_bytes_lossy")]
     pub output: Option<Vec<u8>>,
     /// Directory entries that were not run, and why.

@@ -17,7 +17,19 @@
 //! Each of the last three can be switched off. A missing default directory is
 //! skipped; a missing directory given with [`PluginSearch::dir`] is an error.
 //! When two plugins provide the same driver, the first one on the search path
-//! wins and the second is reported.
+//! wins and the second is reported. A file whose name already says it is a
+//! second copy (`libvirt_hooks_driver_<name>.so` when a driver `<name>` is
+//! loaded) is reported the same way without being opened: loading a plugin
+//! costs about a quarter of a millisecond, most of it abi_stable's layout
+//! check.
+//!
+//! A host that needs one driver only (`virt-hook run` and `plan`, and
+//! virt-hook as libvirt's hook script) can ask for it with
+//! [`RegistryBuilder::only_driver`](crate::RegistryBuilder::only_driver):
+//! then the first file named `libvirt_hooks_driver_<name>.so` on the search
+//! path is loaded alone, and everything is loaded as usual only when no such
+//! file provides that driver (another file may provide it under another
+//! name).
 //!
 //! Loading a library runs code from it, with the host's privileges, before
 //! any other check. So a plugin file is refused, without being opened, when
@@ -160,9 +172,62 @@ pub(crate) fn is_plugin_name(name: &str) -> bool {
         && name.ends_with(PLUGIN_SUFFIX)
 }
 
+/// The driver name a plugin file's name announces:
+/// `libvirt_hooks_driver_<name>.so` gives `<name>`.
+fn name_of(file: &Path) -> Option<&str> {
+    let name = file.file_name()?.to_str()?;
+    is_plugin_name(name).then(|| &name[PLUGIN_PREFIX.len()..name.len() - PLUGIN_SUFFIX.len()])
+}
+
+/// Loads into `registry` only the plugin file named after `driver`, the
+/// first on the search path, unless a driver of that name is already
+/// there. Returns true when the registry now has the driver (or it is
+/// disabled), and the file tried, if any. On false the caller loads
+/// everything, skipping the file tried here (its result is kept).
+pub(crate) fn load_only(
+    search: &PluginSearch,
+    driver: &str,
+    registry: &mut Registry,
+) -> (bool, Option<PathBuf>) {
+    if registry.get(driver).is_some() {
+        return (true, None);
+    }
+    let file_name = format!("{PLUGIN_PREFIX}{driver}{PLUGIN_SUFFIX}");
+    if !is_plugin_name(&file_name) || driver.contains('/') {
+        return (false, None);
+    }
+    let euid = spawn::effective_uid();
+    for dir in search.search_dirs() {
+        let file = dir.path.join(&file_name);
+        match fs::symlink_metadata(&file) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                log::debug!("cannot examine {}: {}", file.display(), io_reason(&e));
+                continue;
+            }
+        }
+        let problem = untrusted(&dir.path, euid)
+            .map(|p| format!("its directory {} {p}", dir.path.display()))
+            .or_else(|| untrusted_file(&file, euid));
+        let result = match problem {
+            Some(reason) => Err(PluginError::new(&file, format!("refused: {reason}"))),
+            None => load_one(&file, registry),
+        };
+        if let Err(error) = result {
+            log::debug!("{error}");
+            registry.push_error(error);
+        }
+        let found =
+            registry.get(driver).is_some() || registry.disabled().iter().any(|d| d == driver);
+        return (found, Some(file));
+    }
+    (false, None)
+}
+
 /// Loads every plugin on the search path into `registry`, keeping every
-/// failure in its errors.
-pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry) {
+/// failure in its errors. `skip` was tried already.
+pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry, skip: Option<&Path>) {
     let euid = spawn::effective_uid();
     let mut seen = HashSet::new();
     for dir in search.search_dirs() {
@@ -193,10 +258,18 @@ pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry) {
         let dir_problem =
             untrusted(&dir.path, euid).map(|p| format!("its directory {} {p}", dir.path.display()));
         for file in files {
+            if skip == Some(file.as_path()) {
+                continue;
+            }
             let problem = dir_problem.clone().or_else(|| untrusted_file(&file, euid));
             let result = match problem {
                 Some(reason) => Err(PluginError::new(&file, format!("refused: {reason}"))),
-                None => load_one(&file, registry),
+                None => match name_of(&file).and_then(|name| registry.get(name)) {
+                    // Its name says it is a second copy: no need to open it
+                    // to refuse it.
+                    Some(first) => Err(duplicate(&file, first)),
+                    None => load_one(&file, registry),
+                },
             };
             if let Err(error) = result {
                 log::debug!("{error}");
@@ -232,16 +305,21 @@ fn load_one(file: &Path, registry: &mut Registry) -> Result<(), PluginError> {
         file.display(),
         started.elapsed()
     );
-    registry.insert(driver).map_err(|dup| {
-        let first = registry
-            .get(dup.name())
-            .and_then(Driver::file)
-            .map_or_else(|| "is compiled in".to_owned(), |f| format!("came from {}", f.display()));
-        PluginError::new(
-            file,
-            format!("a second '{}' driver, ignored; the first {first}", dup.name()),
-        )
+    registry.insert(driver).map_err(|dup| match registry.get(dup.name()) {
+        Some(first) => duplicate(file, first),
+        None => PluginError::new(file, format!("a second '{}' driver, ignored", dup.name())),
     })
+}
+
+/// `file` provides a driver `first` already provides.
+fn duplicate(file: &Path, first: &Driver) -> PluginError {
+    let origin = first
+        .file()
+        .map_or_else(|| "is compiled in".to_owned(), |f| format!("came from {}", f.display()));
+    PluginError::new(
+        file,
+        format!("a second '{}' driver, ignored; the first {origin}", first.name()),
+    )
 }
 
 /// Why `path` (a plugin file) cannot be trusted, if it cannot.
@@ -311,12 +389,74 @@ mod tests {
         let mut search = PluginSearch::new();
         search.dir(&missing).dir(tmp.path()).only_explicit();
         let mut registry = Registry::default();
-        load_all(&search, &mut registry);
+        load_all(&search, &mut registry, None);
         assert_eq!(
             registry.errors(),
             [PluginError::new(&missing, "the plugin directory does not exist")]
         );
         assert!(registry.drivers().is_empty());
+    }
+
+    struct Builtin;
+
+    impl virt_hooks_core::HookDriver for Builtin {
+        fn info(&self) -> virt_hooks_core::DriverInfo {
+            virt_hooks_core::DriverInfo::new("x", "1.0.0", "compiled in")
+        }
+        fn operations(&self) -> Vec<virt_hooks_core::OperationSpec> {
+            Vec::new()
+        }
+    }
+
+    fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for name in names {
+            let file = tmp.path().join(format!("{PLUGIN_PREFIX}{name}{PLUGIN_SUFFIX}"));
+            fs::write(&file, "text, not a library").unwrap();
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        tmp
+    }
+
+    #[test]
+    fn a_file_named_after_a_loaded_driver_is_refused_without_opening_it() {
+        let tmp = plugin_dir(&["x"]);
+        let mut builder = crate::RegistryBuilder::new();
+        builder.driver(Builtin).search().dir(tmp.path()).only_explicit();
+        let registry = builder.build();
+        // Opened, the text file would be "not a shared library".
+        let file = tmp.path().join("libvirt_hooks_driver_x.so");
+        assert_eq!(
+            registry.errors(),
+            [PluginError::new(&file, "a second 'x' driver, ignored; the first is compiled in")]
+        );
+    }
+
+    #[test]
+    fn only_driver_falls_back_to_everything_and_tries_each_file_once() {
+        let tmp = plugin_dir(&["a", "b"]);
+        let files = |registry: &Registry| -> Vec<PathBuf> {
+            registry.errors().iter().map(|e| e.file.clone()).collect()
+        };
+        let (a, b) = (
+            tmp.path().join(format!("{PLUGIN_PREFIX}a.so")),
+            tmp.path().join(format!("{PLUGIN_PREFIX}b.so")),
+        );
+        // b's file does not load: everything is tried, b's file once.
+        let mut builder = crate::RegistryBuilder::new();
+        builder.only_driver("b").search().dir(tmp.path()).only_explicit();
+        assert_eq!(files(&builder.build()), [b.clone(), a.clone()]);
+        // No file named after c: everything.
+        let mut builder = crate::RegistryBuilder::new();
+        builder.only_driver("c").search().dir(tmp.path()).only_explicit();
+        assert_eq!(files(&builder.build()), [a.clone(), b.clone()]);
+        // A compiled-in driver of that name: no plugin is opened at all.
+        let mut builder = crate::RegistryBuilder::new();
+        builder.driver(Builtin).only_driver("x").search().dir(tmp.path()).only_explicit();
+        let registry = builder.build();
+        assert!(registry.errors().is_empty(), "{:?}", registry.errors());
+        assert_eq!(registry.drivers().len(), 1);
     }
 
     #[test]
@@ -329,7 +469,7 @@ mod tests {
         let mut search = PluginSearch::new();
         search.dir(tmp.path()).only_explicit();
         let mut registry = Registry::default();
-        load_all(&search, &mut registry);
+        load_all(&search, &mut registry, None);
         assert_eq!(
             registry.errors(),
             [PluginError::new(&file, "refused: the file is writable by its group (mode 0664)")]
@@ -338,7 +478,7 @@ mod tests {
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let mut registry = Registry::default();
-        load_all(&search, &mut registry);
+        load_all(&search, &mut registry, None);
         assert_eq!(
             registry.errors()[0].reason,
             format!(
@@ -349,7 +489,7 @@ mod tests {
 
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let mut registry = Registry::default();
-        load_all(&search, &mut registry);
+        load_all(&search, &mut registry, None);
         assert!(
             registry.errors()[0].reason.starts_with("not a shared library ("),
             "{:?}",

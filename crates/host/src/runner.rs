@@ -173,6 +173,8 @@ impl RunnerBuilder {
                 stdout: 1 << 20,
                 stderr: 1 << 20,
                 leftovers: LeftoverPolicy::Leave,
+                sigpipe_guard: true,
+                filter: false,
             },
             filter_stdout: 64 << 20,
             pass_env: Vec::new(),
@@ -469,11 +471,33 @@ impl Runner {
     ///
     /// Each script is checked against the security rules just before it
     /// would start; in strict mode an unsafe one is not started and counts
-    /// as a failed script. Each script run is recorded in the audit log.
+    /// as a failed script. The directories on the way to the scripts are
+    /// checked once per event. Each script run is recorded in the audit log.
+    ///
+    /// # Validation
+    ///
+    /// The event is checked against the driver's operation table (operation,
+    /// sub-operation, extra, whether a document is given) first, before the
+    /// scripts are looked up. The driver's own checks of the document
+    /// (for qemu and lxc, a parse of the domain XML) run only once a script
+    /// is found, just before it would start: they protect the scripts, and
+    /// an event with no script costs no parse. libvirt itself checks nothing
+    /// and formats no XML when no hook script exists. So a bad document for
+    /// an event without scripts is not reported by `run`; [`plan`] (given
+    /// the document) and [`check`] still report it.
+    ///
+    /// A filter's accepted output is moved, not copied, into
+    /// [`Outcome::output`]: the [`ScriptRun`] it came from is left with an
+    /// empty `stdout` and [`ScriptRun::stdout_is_output`] set.
+    ///
+    /// [`plan`]: Runner::plan
+    /// [`check`]: Runner::check
     ///
     /// # Errors
     ///
-    /// * [`RunError::InvalidEvent`] and [`RunError::NulByte`]: nothing ran.
+    /// * [`RunError::InvalidEvent`] and [`RunError::NulByte`]: nothing ran
+    ///   (the driver's checks of the document only when a script was
+    ///   found).
     /// * [`RunError::Refused`]: a script failed and the operation's
     ///   effective policy aborts on failure. With [`FailurePolicy::Ignore`]
     ///   failures are returned as warnings in the [`Outcome`] instead.
@@ -497,14 +521,23 @@ impl Runner {
     }
 
     fn run_inner(&self, event: &Event<'_>, cancel: Option<&Cancel>) -> Result<Outcome, RunError> {
-        let (driver, spec) = self.validate(event, true)?;
+        // The operation table and the arguments first: they are cheap, and
+        // they say where the scripts are. The driver's own checks of the
+        // document wait until a script is found (below).
+        let (driver, spec) = self.select(event)?;
         let policy = self.policy_for(event.driver, spec);
         let mut limits = self.limits;
         limits.timeout = self.timeout_for(event.driver, event.operation);
         if spec.filter {
             limits.stdout = self.filter_stdout;
+            limits.filter = true;
         }
+        // Asked once per event, not once per build: the embedding program
+        // may change SIGPIPE's disposition at any time.
+        limits.sigpipe_guard = event.input.is_some() && !spawn::sigpipe_ignored();
         let ctx = Ctx { driver, spec, event, policy, limits, cancel };
+        let mut checked = security::CheckedDirs::default();
+        let mut validated = false;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
         let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
         let stop = || cancel.is_some_and(Cancel::is_cancelled);
@@ -527,7 +560,14 @@ impl Runner {
                     cancelled = true;
                     break 'stages;
                 }
-                self.step(&ctx, path, &mut outcome, &mut chain);
+                if !validated {
+                    // A script will run: now the driver checks the document
+                    // it is about to read. Nothing has run yet, so a refusal
+                    // is still "nothing ran".
+                    driver.check_document(event)?;
+                    validated = true;
+                }
+                self.step(&ctx, path, &mut outcome, &mut chain, &mut checked);
             }
         }
         let (dir, dir_error) = match dir_error {
@@ -537,7 +577,10 @@ impl Runner {
         cancelled |= outcome.scripts.last().is_some_and(|s| s.cancelled);
 
         if let Some(i) = chain.output_from {
-            outcome.output = Some(outcome.scripts[i].stdout.clone());
+            // Moved, not copied: a filter's output can be 64 MiB.
+            let run = &mut outcome.scripts[i];
+            outcome.output = Some(std::mem::take(&mut run.stdout));
+            run.stdout_is_output = true;
         }
         let last = dir_error
             .clone()
@@ -641,8 +684,9 @@ impl Runner {
             scripts.extend(found.scripts);
             plan.skipped.extend(found.skipped);
         }
+        let mut checked = security::CheckedDirs::default();
         for path in scripts {
-            match self.security_check(&path) {
+            match self.security_check_in(&path, &mut checked) {
                 Ok(()) => {}
                 Err(reason) if self.security == SecurityMode::Strict => {
                     plan.skipped.push(Skipped { path, reason: SkipReason::Refused(reason) });
@@ -671,7 +715,17 @@ impl Runner {
 
     /// The security rules for one script: `Err` with the reason if unsafe.
     fn security_check(&self, path: &Path) -> Result<(), String> {
-        security::check_script(&self.hooks_dir, path, self.euid).map_err(|u| u.to_string())
+        self.security_check_in(path, &mut security::CheckedDirs::default())
+    }
+
+    /// [`security_check`](Runner::security_check), skipping the
+    /// directories already found safe during the same event.
+    fn security_check_in(
+        &self,
+        path: &Path,
+        checked: &mut security::CheckedDirs,
+    ) -> Result<(), String> {
+        security::check_script(&self.hooks_dir, path, self.euid, checked).map_err(|u| u.to_string())
     }
 
     /// Checks the event; `with_input: false` leaves out the checks of the
@@ -681,9 +735,31 @@ impl Runner {
         event: &Event<'_>,
         with_input: bool,
     ) -> Result<(&'r Driver, &'r OperationSpec), RunError> {
+        if !with_input {
+            let driver = self.registry.driver_for(event)?;
+            let spec = driver.validate_args(event)?;
+            self.check_nul(event)?;
+            return Ok((driver, spec));
+        }
+        let (driver, spec) = self.select(event)?;
+        driver.check_document(event)?;
+        Ok((driver, spec))
+    }
+
+    /// The cheap part of the checks: the driver, the operation table and
+    /// the arguments, without the driver's checks of the document.
+    fn select<'r>(
+        &'r self,
+        event: &Event<'_>,
+    ) -> Result<(&'r Driver, &'r OperationSpec), RunError> {
         let driver = self.registry.driver_for(event)?;
-        let spec =
-            if with_input { driver.validate(event)? } else { driver.validate_args(event)? };
+        let spec = driver.select(event)?;
+        self.check_nul(event)?;
+        Ok((driver, spec))
+    }
+
+    /// [`RunError::NulByte`] if an argument holds a NUL byte.
+    fn check_nul(&self, event: &Event<'_>) -> Result<(), RunError> {
         let args = [
             ("object", event.object),
             ("operation", event.operation),
@@ -697,11 +773,18 @@ impl Runner {
                 argument,
             });
         }
-        Ok((driver, spec))
+        Ok(())
     }
 
     /// Runs one script and folds it into the chain: libvirt's loop body.
-    fn step(&self, ctx: &Ctx<'_>, path: PathBuf, outcome: &mut Outcome, chain: &mut Chain) {
+    fn step(
+        &self,
+        ctx: &Ctx<'_>,
+        path: PathBuf,
+        outcome: &mut Outcome,
+        chain: &mut Chain,
+        checked: &mut security::CheckedDirs,
+    ) {
         let Ctx { driver, spec, event, limits, .. } = *ctx;
         // entry_input = (!script_ret && output && !empty(*output)) ? *output : input
         let input = match chain.output_from {
@@ -719,7 +802,7 @@ impl Runner {
         );
         let input_len = input.map(<[u8]>::len);
         let mut refused = None;
-        if let Err(reason) = self.security_check(&path) {
+        if let Err(reason) = self.security_check_in(&path, checked) {
             let warning = unsafe_warning(&path, &reason);
             if self.security == SecurityMode::Strict {
                 log::warn!("hook script {} refused: {reason}", path.display());
@@ -790,6 +873,7 @@ impl Runner {
             duration: fin.duration,
             input_len,
             stdout_truncated: fin.stdout.truncated,
+            stdout_is_output: false,
             stderr_truncated: fin.stderr.truncated,
             stdout: fin.stdout.data,
             stderr: fin.stderr.data,

@@ -22,7 +22,7 @@ use std::{
     fs::{self, File},
     io::{self, Read, Write},
     os::{
-        fd::{AsRawFd, BorrowedFd},
+        fd::{AsFd, AsRawFd, BorrowedFd},
         unix::{ffi::OsStrExt, fs::PermissionsExt},
     },
     path::Path,
@@ -53,6 +53,12 @@ pub(crate) struct Limits {
     /// What happens to processes still holding the output after the drain
     /// window.
     pub(crate) leftovers: LeftoverPolicy,
+    /// Block SIGPIPE while stdin is written ([`SigPipeGuard`]). Not needed
+    /// when the host ignores SIGPIPE (Rust programs do by default).
+    pub(crate) sigpipe_guard: bool,
+    /// A filter: the script's stdout is expected to be about as long as its
+    /// input, so that much is reserved for it up front.
+    pub(crate) filter: bool,
 }
 
 /// A captured stream.
@@ -68,6 +74,13 @@ impl Capture {
         Capture { data: Vec::new(), truncated: false, limit }
     }
 
+    /// A capture with room for `expected` bytes (at most the limit)
+    /// allocated up front, so that output of that size is read straight into
+    /// place, with no reallocation.
+    fn with_expected(limit: usize, expected: usize) -> Capture {
+        Capture { data: Vec::with_capacity(expected.min(limit)), truncated: false, limit }
+    }
+
     fn push(&mut self, chunk: &[u8]) {
         let room = self.limit.saturating_sub(self.data.len());
         if chunk.len() > room {
@@ -75,7 +88,31 @@ impl Capture {
         }
         self.data.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
+
+    /// One read from `f`. Straight into the spare capacity when there is
+    /// some (and room under the limit); otherwise through a small probe
+    /// buffer, so that end of file allocates nothing and data beyond the
+    /// limit is dropped. Returns the bytes read and whether the read was
+    /// short (the pipe is empty for now).
+    fn read_from(&mut self, f: &File) -> io::Result<(usize, bool)> {
+        let room = self.limit.saturating_sub(self.data.len());
+        let spare = self.data.capacity() - self.data.len();
+        if room > 0 && spare > 0 {
+            let want = spare.min(room);
+            let n = spawn::read_spare(f.as_fd(), &mut self.data, want)?;
+            return Ok((n, n < want));
+        }
+        let mut probe = [0u8; PROBE];
+        let n = spawn::read(f.as_fd(), &mut probe)?;
+        // `push` grows the vector by doubling: the next reads have spare
+        // capacity again.
+        self.push(&probe[..n]);
+        Ok((n, n < PROBE))
+    }
 }
+
+/// The read size when there is no spare capacity to read into.
+const PROBE: usize = 4096;
 
 /// What happened to one script.
 #[derive(Debug)]
@@ -129,9 +166,13 @@ pub(crate) fn run(
     cancel: Option<BorrowedFd<'_>>,
 ) -> Finished {
     let start = Instant::now();
+    let stdout = match input {
+        Some(input) if limits.filter => Capture::with_expected(limits.stdout, input.len()),
+        _ => Capture::new(limits.stdout),
+    };
     let mut fin = Finished {
         status: ScriptStatus::NotStarted,
-        stdout: Capture::new(limits.stdout),
+        stdout,
         stderr: Capture::new(limits.stderr),
         duration: Duration::ZERO,
         timed_out: false,
@@ -141,7 +182,7 @@ pub(crate) fn run(
         error: None,
     };
     let c_path: &CStr = &argv[0];
-    match spawn::spawn(c_path, argv, envp, input.is_some()) {
+    match spawn::spawn(c_path, argv, envp, input.map(<[u8]>::len)) {
         Ok(child) => {
             fin.pid = u32::try_from(child.pid).ok();
             io_loop(child, input, limits, cancel, start, &mut fin);
@@ -159,9 +200,6 @@ pub(crate) fn run(
     fin
 }
 
-/// Size of one read: large, so big outputs take few system calls.
-const CHUNK: usize = 64 * 1024;
-
 fn io_loop(
     child: spawn::Child,
     input: Option<&[u8]>,
@@ -171,7 +209,7 @@ fn io_loop(
     fin: &mut Finished,
 ) {
     let pgid = child.pid;
-    let _sigpipe = input.map(|_| SigPipeGuard::new());
+    let _sigpipe = input.filter(|_| limits.sigpipe_guard).map(|_| SigPipeGuard::new());
     let input = input.unwrap_or_default();
     let mut written = 0;
     let mut stdin = child.stdin.filter(|_| !input.is_empty());
@@ -183,7 +221,6 @@ fn io_loop(
     let mut term_at: Option<Instant> = None;
     let mut killed = false;
     let kill_at = limits.timeout.map(|t| start + t);
-    let mut buf = vec![0u8; CHUNK];
     let mut left_behind = false;
 
     loop {
@@ -265,10 +302,10 @@ fn io_loop(
         {
             stdin = None;
         }
-        if fds[1].revents != 0 && drain_into(&mut stdout, &mut buf, &mut fin.stdout) {
+        if fds[1].revents != 0 && drain_into(&mut stdout, &mut fin.stdout) {
             stdout = None;
         }
-        if fds[2].revents != 0 && drain_into(&mut stderr, &mut buf, &mut fin.stderr) {
+        if fds[2].revents != 0 && drain_into(&mut stderr, &mut fin.stderr) {
             stderr = None;
         }
         if fds[3].revents != 0 {
@@ -376,14 +413,13 @@ fn feed(w: &mut File, rest: &[u8], written: &mut usize) -> bool {
 }
 
 /// Reads what is there. Returns true at end of file (or on an error).
-fn drain_into(r: &mut Option<File>, buf: &mut [u8], cap: &mut Capture) -> bool {
-    let Some(f) = r.as_mut() else { return true };
+fn drain_into(r: &mut Option<File>, cap: &mut Capture) -> bool {
+    let Some(f) = r.as_ref() else { return true };
     loop {
-        match f.read(buf) {
-            Ok(0) => return true,
-            Ok(n) => {
-                cap.push(&buf[..n]);
-                if n < buf.len() {
+        match cap.read_from(f) {
+            Ok((0, _)) => return true,
+            Ok((_, short)) => {
+                if short {
                     return false;
                 }
             }

@@ -74,20 +74,41 @@ impl fmt::Display for Unsafe {
     }
 }
 
+/// The directories found safe so far during one event, so that the scripts
+/// of one `.d` directory do not each re-examine the hooks directory and the
+/// `.d` directory. Only successes are kept; a new event starts empty, so a
+/// change between events is always seen.
+#[derive(Debug, Default)]
+pub(crate) struct CheckedDirs(Vec<PathBuf>);
+
 /// Checks `script` (a path inside `hooks_dir`) and every directory from
-/// `hooks_dir` down to it, for a host running as `euid`.
-pub(crate) fn check_script(hooks_dir: &Path, script: &Path, euid: u32) -> Result<(), Unsafe> {
+/// `hooks_dir` down to it, for a host running as `euid`. Directories in
+/// `checked` are not examined again; those found safe are added to it.
+pub(crate) fn check_script(
+    hooks_dir: &Path,
+    script: &Path,
+    euid: u32,
+    checked: &mut CheckedDirs,
+) -> Result<(), Unsafe> {
     // The directories from the hooks dir down to the script's own directory.
     let mut dirs: Vec<&Path> =
         script.ancestors().skip(1).take_while(|d| d.starts_with(hooks_dir)).collect();
     dirs.reverse();
     for dir in dirs {
+        if checked.0.iter().any(|d| d == dir) {
+            continue;
+        }
         check_entry(dir, euid, false)?;
+        checked.0.push(dir.to_owned());
     }
     // A symlinked script: judge the file that really runs, and its directory.
-    let is_link = std::fs::symlink_metadata(script).is_ok_and(|m| m.file_type().is_symlink());
-    if !is_link {
-        return check_entry(script, euid, true);
+    // For anything else, lstat already says everything stat would.
+    let meta = match std::fs::symlink_metadata(script) {
+        Ok(meta) => meta,
+        Err(e) => return Err(Unsafe { path: script.to_owned(), problem: unreadable(&e) }),
+    };
+    if !meta.file_type().is_symlink() {
+        return judge(script, &meta, euid, true);
     }
     let target = std::fs::canonicalize(script)
         .map_err(|e| Unsafe { path: script.to_owned(), problem: unreadable(&e) })?;
@@ -101,11 +122,15 @@ pub(crate) fn check_script(hooks_dir: &Path, script: &Path, euid: u32) -> Result
 /// root or `euid`, and, for a script, not setuid or setgid. Plugins are held
 /// to the same rule (`is_script: false`).
 pub(crate) fn check_entry(path: &Path, euid: u32, is_script: bool) -> Result<(), Unsafe> {
+    match std::fs::metadata(path) {
+        Ok(meta) => judge(path, &meta, euid, is_script),
+        Err(e) => Err(Unsafe { path: path.to_owned(), problem: unreadable(&e) }),
+    }
+}
+
+/// [`check_entry`] on metadata already read.
+fn judge(path: &Path, meta: &std::fs::Metadata, euid: u32, is_script: bool) -> Result<(), Unsafe> {
     let unsafe_because = |problem| Err(Unsafe { path: path.to_owned(), problem });
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) => return unsafe_because(unreadable(&e)),
-    };
     let mode = meta.mode();
     if mode & 0o022 != 0 {
         return unsafe_because(Problem::Writable(mode));
@@ -153,19 +178,21 @@ mod tests {
     #[test]
     fn a_clean_tree_passes() {
         let (dir, script) = hooks();
-        assert_eq!(check_script(dir.path(), &script, euid()), Ok(()));
+        assert_eq!(check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()), Ok(()));
     }
 
     #[test]
     fn group_writable_script_and_directory_are_refused() {
         let (dir, script) = hooks();
         set_mode(&script, 0o775);
-        let err = check_script(dir.path(), &script, euid()).unwrap_err();
+        let err =
+            check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()).unwrap_err();
         assert_eq!(err.problem, Problem::Writable(0o100775));
         assert!(err.to_string().ends_with("10-x is writable by its group (mode 0775)"), "{err}");
         set_mode(&script, 0o755);
         set_mode(script.parent().unwrap(), 0o777);
-        let err = check_script(dir.path(), &script, euid()).unwrap_err();
+        let err =
+            check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()).unwrap_err();
         assert_eq!(err.path, script.parent().unwrap());
         assert!(err.to_string().contains("writable by group and others (mode 0777)"), "{err}");
     }
@@ -174,7 +201,8 @@ mod tests {
     fn setuid_script_is_refused() {
         let (dir, script) = hooks();
         set_mode(&script, 0o4755);
-        let err = check_script(dir.path(), &script, euid()).unwrap_err();
+        let err =
+            check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()).unwrap_err();
         assert!(matches!(err.problem, Problem::SetId(_)), "{err}");
     }
 
@@ -184,7 +212,8 @@ mod tests {
         // Pretend the host runs as another user: the files are then foreign
         // unless they belong to root.
         let owner = std::fs::metadata(&script).unwrap().uid();
-        let result = check_script(dir.path(), &script, owner.wrapping_add(1));
+        let result =
+            check_script(dir.path(), &script, owner.wrapping_add(1), &mut CheckedDirs::default());
         if owner == 0 {
             assert_eq!(result, Ok(()), "root-owned files are always trusted");
         } else {
@@ -205,7 +234,7 @@ mod tests {
         set_mode(&target, 0o777);
         let link = script.with_file_name("20-link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = check_script(dir.path(), &link, euid()).unwrap_err();
+        let err = check_script(dir.path(), &link, euid(), &mut CheckedDirs::default()).unwrap_err();
         assert_eq!(err.path, target.canonicalize().unwrap());
     }
 }

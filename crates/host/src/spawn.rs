@@ -52,23 +52,33 @@ pub(crate) enum SpawnError {
 
 /// Starts `path` with `argv` and exactly the environment `envp`.
 ///
-/// stdin is a pipe when `with_stdin`, otherwise `/dev/null`; stdout and
-/// stderr are pipes. Every fd created here is close-on-exec, and the parent's
-/// ends are non-blocking.
+/// stdin is a pipe when `stdin_len` is given (the document's size),
+/// otherwise `/dev/null`; stdout and stderr are pipes. Every fd created here
+/// is close-on-exec, and the parent's ends are non-blocking. For a document
+/// of [`BIG_DOCUMENT`] or more, the stdin and stdout pipes are enlarged to
+/// [`BIG_PIPE`] (best effort), so the document moves in fewer, larger
+/// chunks.
 pub(crate) fn spawn(
     path: &CStr,
     argv: &[CString],
     envp: &[CString],
-    with_stdin: bool,
+    stdin_len: Option<usize>,
 ) -> Result<Child, SpawnError> {
-    let (stdin_child, stdin_parent) = if with_stdin {
+    let big = stdin_len.is_some_and(|n| n >= BIG_DOCUMENT);
+    let (stdin_child, stdin_parent) = if stdin_len.is_some() {
         let (r, w) = pipe().map_err(SpawnError::Setup)?;
+        if big {
+            enlarge(w.as_fd());
+        }
         (r, Some(w))
     } else {
         let null = File::open("/dev/null").map_err(SpawnError::Setup)?;
         (above_stdio(OwnedFd::from(null)).map_err(SpawnError::Setup)?, None)
     };
     let (stdout_parent, stdout_child) = pipe().map_err(SpawnError::Setup)?;
+    if big {
+        enlarge(stdout_parent.as_fd());
+    }
     let (stderr_parent, stderr_child) = pipe().map_err(SpawnError::Setup)?;
     for fd in
         [Some(&stdout_parent), Some(&stderr_parent), stdin_parent.as_ref()].into_iter().flatten()
@@ -143,17 +153,78 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    // SAFETY: F_GETFL on a descriptor we borrow for the call.
-    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
+/// From this size of input document on, the pipes are enlarged.
+pub(crate) const BIG_DOCUMENT: usize = 1 << 20;
+/// The size big documents' pipes get: the default `pipe-max-size`.
+const BIG_PIPE: libc::c_int = 1 << 20;
+
+/// `F_SETPIPE_SZ` to [`BIG_PIPE`], best effort: a user over its pipe
+/// quota (`pipe-user-pages-soft`) keeps the default 64 KiB.
+fn enlarge(fd: BorrowedFd<'_>) {
+    // SAFETY: F_SETPIPE_SZ on a pipe descriptor we borrow for the call; it
+    // takes an int and touches no memory of ours.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, BIG_PIPE) } < 0 {
+        log::debug!("cannot enlarge a pipe: {}", io::Error::last_os_error());
     }
-    // SAFETY: F_SETFL on the same descriptor, adding O_NONBLOCK only.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+}
+
+/// Makes the parent's end of a pipe non-blocking with one `F_SETFL`: the
+/// pipe was just created with no status flag (`O_CLOEXEC` is a descriptor
+/// flag, and `F_SETFL` ignores the access mode), so there is nothing to
+/// read first. Each end of a pipe is its own open file description, so the
+/// child's end stays blocking.
+fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_SETFL on a descriptor we borrow for the call, setting
+    // O_NONBLOCK only.
+    if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// One `read` from `fd` into the spare capacity of `buf`, at most `max`
+/// bytes; the bytes read are appended to `buf`. No zeroed intermediate
+/// buffer: the kernel writes straight into place.
+pub(crate) fn read_spare(fd: BorrowedFd<'_>, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(max);
+    // SAFETY: `spare` is writable memory owned by `buf`, at least `len`
+    // bytes long, and borrowed exclusively for the call; read(2) writes at
+    // most `len` bytes into it. Uninitialised memory is fine to write to.
+    let n = unsafe { libc::read(fd.as_raw_fd(), spare.as_mut_ptr().cast(), len) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: the kernel initialised the first `n` bytes of the spare
+    // capacity (`n <= len <= spare capacity`), so they are now part of the
+    // vector's initialised contents.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
+
+/// One `read` from `fd` into `buf`.
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, exclusively borrowed slice of the length
+    // passed.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
+/// Returns true if and only if SIGPIPE is ignored in this process (then a
+/// write to a pipe whose reader is gone only fails with EPIPE, and no
+/// [`SigPipeGuard`] is needed). One `sigaction` query.
+pub(crate) fn sigpipe_ignored() -> bool {
+    let mut old = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a NULL new action only queries; `old` is valid memory for
+    // the kernel to fill.
+    let rc = unsafe { libc::sigaction(libc::SIGPIPE, ptr::null(), old.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: sigaction succeeded, so it filled `old`.
+    let old = unsafe { old.assume_init() };
+    old.sa_sigaction == libc::SIG_IGN
 }
 
 /// `posix_spawn_file_actions_t`: the `dup2`s onto 0, 1, 2, then

@@ -26,6 +26,10 @@ fn restore_chains_outputs_and_a_blank_output_changes_nothing() {
     );
     assert_eq!(outcome.output.as_deref(), Some(format!("{d}|main|two").as_bytes()));
     assert_eq!(outcome.document(DOMAIN), format!("{d}|main|two").as_bytes());
+    // The output was moved there, not copied: its run keeps an empty stdout.
+    let moved: Vec<_> = outcome.scripts.iter().map(|s| s.stdout_is_output).collect();
+    assert_eq!(moved, [false, false, true, false]);
+    assert!(outcome.scripts[2].stdout.is_empty());
     let lens: Vec<_> = outcome.scripts.iter().map(|s| s.input_len).collect();
     let main_len = format!("{d}|main").len();
     assert_eq!(lens, [Some(DOMAIN.len()), Some(main_len), Some(main_len), Some(main_len + 4)]);

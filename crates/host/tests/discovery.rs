@@ -171,6 +171,31 @@ fn invalid_events_run_nothing() {
 }
 
 #[test]
+fn the_driver_checks_the_document_only_when_a_script_will_run() {
+    // libvirt checks nothing and formats no XML when no hook script exists;
+    // the driver's checks protect the scripts, so they wait for one.
+    let hooks = Hooks::new();
+    let runner = hooks.runner();
+    let refused_by_driver = qemu("forbidden", "start", "begin", "-");
+    let outcome = runner.run(&refused_by_driver).expect("no script, no driver check");
+    assert!(outcome.scripts.is_empty());
+    // The operation table is still checked first.
+    let bad_extra = qemu("vm1", "release", "end", "later");
+    assert!(matches!(runner.run(&bad_extra), Err(RunError::InvalidEvent(_))));
+    // A plan with the document still asks the driver.
+    assert!(matches!(runner.plan(&refused_by_driver), Err(RunError::InvalidEvent(_))));
+    // A script found: the driver refuses before it runs, in the main stage
+    // and in the `.d` stage alike.
+    let marker = hooks.path().join("ran");
+    let script = hooks.script("qemu.d/1", &format!("touch '{}'", marker.display()));
+    assert!(matches!(runner.run(&refused_by_driver), Err(RunError::InvalidEvent(_))));
+    fs::remove_file(script).expect("rm");
+    hooks.script("qemu", &format!("touch '{}'", marker.display()));
+    assert!(matches!(runner.run(&refused_by_driver), Err(RunError::InvalidEvent(_))));
+    assert!(!marker.exists());
+}
+
+#[test]
 fn plan_lists_scripts_env_input_and_skips() {
     let hooks = Hooks::new();
     let main = hooks.script("qemu", "exit 0");

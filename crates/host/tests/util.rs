@@ -134,7 +134,12 @@ impl Hooks {
     }
 }
 
-/// The stdout of each script, as strings.
+/// The stdout of each script, as strings (the one moved to
+/// `outcome.output` included).
 pub(crate) fn stdouts(outcome: &virt_hooks::Outcome) -> Vec<String> {
-    outcome.scripts.iter().map(|s| String::from_utf8_lossy(&s.stdout).into_owned()).collect()
+    outcome
+        .scripts
+        .iter()
+        .map(|s| String::from_utf8_lossy(s.output(outcome)).into_owned())
+        .collect()
 }

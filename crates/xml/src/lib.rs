@@ -19,7 +19,7 @@ assert!(summary.contains("uuid"));
 ```
 */
 
-pub use crate::summary::{Summary, XmlError, summarize};
+pub use crate::summary::{Summary, XmlError, summarize, summarize_prefix};
 
 pub mod domain;
 mod summary;

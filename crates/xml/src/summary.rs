@@ -89,9 +89,33 @@ impl std::error::Error for XmlError {}
 ///
 /// An [`XmlError`] naming the first problem and where it is.
 pub fn summarize(doc: &[u8], wanted: &[&str]) -> Result<Summary, XmlError> {
-    let text = std::str::from_utf8(doc)
-        .map_err(|e| XmlError::at(doc, e.valid_up_to(), "the document is not valid UTF-8"))?;
-    let mut reader = Reader::from_str(text);
+    scan(doc, wanted, false)
+}
+
+/// [`summarize`] for a document already checked (by [`summarize`],
+/// earlier): it stops reading as soon as every path in `wanted` has been
+/// found, and reads to the end only when one is missing. What it reads is
+/// checked as [`summarize`] does, except that text outside the wanted
+/// elements is not checked as UTF-8; what comes after is not read at all.
+/// A driver's check of a filter's output uses it to get the name and uuid
+/// of the input document without parsing 64 MiB again.
+///
+/// # Errors
+///
+/// An [`XmlError`] naming the first problem found and where it is.
+pub fn summarize_prefix(doc: &[u8], wanted: &[&str]) -> Result<Summary, XmlError> {
+    scan(doc, wanted, true)
+}
+
+fn scan(doc: &[u8], wanted: &[&str], stop_early: bool) -> Result<Summary, XmlError> {
+    if !stop_early {
+        // The whole document at once: element names, attribute values and
+        // the wanted text are decoded again below, but the bulk (text no
+        // one asked for) only here.
+        simdutf8::compat::from_utf8(doc)
+            .map_err(|e| XmlError::at(doc, e.valid_up_to(), "the document is not valid UTF-8"))?;
+    }
+    let mut reader = Reader::from_reader(doc);
     let config = reader.config_mut();
     config.check_end_names = true;
     config.check_comments = true;
@@ -114,11 +138,21 @@ pub fn summarize(doc: &[u8], wanted: &[&str]) -> Result<Summary, XmlError> {
                 scan.start(&start).map_err(fail)?;
                 scan.end();
             }
-            Event::End(_) => scan.end(),
-            Event::Text(t) => {
+            Event::End(_) => {
+                scan.end();
+                if stop_early && scan.all_found() {
+                    return scan.finish_early().map_err(|m| XmlError::at(doc, here, m));
+                }
+            }
+            Event::Text(t) if scan.wants_text() => {
                 let content = t.xml10_content().map_err(|e| fail(e.to_string()))?;
                 scan.text(&content).map_err(fail)?;
             }
+            // Text inside the root that no wanted element holds: the whole
+            // document was checked as UTF-8 above and entities come as their
+            // own events, so there is nothing to decode or check. This is
+            // most of a big document (a long <description>, say).
+            Event::Text(_) => {}
             Event::CData(t) => {
                 let content = t.decode().map_err(|e| fail(e.to_string()))?;
                 scan.cdata(&content).map_err(fail)?;
@@ -264,6 +298,24 @@ impl<'w> Scan<'w> {
         Ok(())
     }
 
+    /// Whether text at the current position matters: outside the root it
+    /// must be whitespace, inside a wanted element it is kept.
+    fn wants_text(&self) -> bool {
+        self.marks.is_empty() || self.found.iter().any(|f| matches!(f, Capture::Open { .. }))
+    }
+
+    /// Whether every wanted path has been found and closed.
+    fn all_found(&self) -> bool {
+        self.seen_root && self.found.iter().all(|f| matches!(f, Capture::Done(_)))
+    }
+
+    /// [`finish`](Scan::finish) in the middle of the document, once
+    /// [`all_found`](Scan::all_found).
+    fn finish_early(mut self) -> Result<Summary, String> {
+        self.marks.clear();
+        self.finish()
+    }
+
     fn cdata(&mut self, content: &str) -> Result<(), String> {
         if self.marks.is_empty() {
             return Err("a CDATA section outside the root element".to_owned());
@@ -368,6 +420,28 @@ mod tests {
         let e = summarize(b"<a>\xff</a>", &[]).unwrap_err();
         assert_eq!(e.to_string(), "the document is not valid UTF-8 at line 1, byte 3");
         assert!(err("<?xml version='1.0' encoding='ISO-8859-1'?><a/>").contains("only UTF-8"));
+    }
+
+    #[test]
+    fn prefix_stops_once_everything_wanted_is_found() {
+        let doc = b"<domain><name>a</name><uuid>u</uuid><x>unclosed</domain>";
+        assert!(summarize(doc, &["name", "uuid"]).is_err());
+        let s = summarize_prefix(doc, &["name", "uuid"]).unwrap();
+        assert_eq!((s.root(), s.text("name"), s.text("uuid")), ("domain", Some("a"), Some("u")));
+        // Something missing: read to the end, and checked all the way.
+        assert!(summarize_prefix(doc, &["name", "missing"]).is_err());
+        let ok = b"<domain><name>a</name></domain>";
+        assert_eq!(summarize_prefix(ok, &["name", "uuid"]), summarize(ok, &["name", "uuid"]));
+        // What it reads is checked.
+        assert!(summarize_prefix(b"<d><name>\xff</name></d>", &["name"]).is_err());
+        assert!(summarize_prefix(b"<d><name>a</nam></d>", &["name"]).is_err());
+    }
+
+    #[test]
+    fn text_outside_wanted_elements_is_still_checked() {
+        assert!(err("<a><b>x &bogus; y</b></a>").contains("unknown entity"));
+        assert!(summarize(b"<a><b>\xff</b></a>", &[]).is_err());
+        assert!(err("<a>x</a>tail").starts_with("text after the root element"));
     }
 
     #[test]
