@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::binary;
+use virt_hooks_e2e::{binary, installed_binary};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
@@ -102,12 +102,22 @@ fn install_links_the_drivers_and_leaves_foreign_hooks_alone() {
     assert_eq!(fs::read_to_string(&backup).unwrap(), "#!/bin/sh\necho my own hook\n");
     assert!(fs::symlink_metadata(hooks.path().join("lxc")).unwrap().file_type().is_symlink());
 
-    let copied = install(&["install", "--libvirt", "--copy", "network"]);
+    // A copy instead of a link, checked by a binary that sees exactly the
+    // three shipped plugins (whatever else the build left in target/).
+    let copies = tempfile::tempdir().unwrap();
+    fs::set_permissions(copies.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = installed_binary();
+    let run = |args: &[&str]| {
+        Command::new(exe).arg("--hooks-dir").arg(copies.path()).args(args).output().unwrap()
+    };
+    let copied = run(&["install", "--libvirt", "--copy", "qemu"]);
     assert_eq!(copied.status.code(), Some(0), "{}", text(&copied.stderr));
-    assert_eq!(fs::read(hooks.path().join("network")).unwrap(), fs::read(binary()).unwrap());
+    assert_eq!(fs::read(copies.path().join("qemu")).unwrap(), fs::read(exe).unwrap());
+    let check = run(&["check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    assert!(text(&check.stdout).contains("qemu  virt-hook (copy)"), "{}", text(&check.stdout));
     let check = install(&["check"]);
-    assert!(text(&check.stdout).contains("virt-hook (copy)"), "{}", text(&check.stdout));
-    assert!(text(&check.stdout).contains("virt-hook (link)"), "{}", text(&check.stdout));
+    assert!(text(&check.stdout).contains("lxc  virt-hook (link)"), "{}", text(&check.stdout));
 }
 
 #[test]
