@@ -1,11 +1,21 @@
 //! The domain document checks of the qemu and lxc drivers (and any driver
 //! whose hooks read a libvirt `<domain>` definition).
 
-use virt_hooks_core::{DriverError, Event};
+use virt_hooks_core::{DriverError, Event, ExtraRule, FailurePolicy, InputSpec, OperationSpec};
 
 use crate::{Summary, summarize};
 
 const WANTED: &[&str] = &["name", "uuid"];
+
+/// One row of a guest driver's table (qemu, lxc): the domain XML on stdin;
+/// `begin` operations refuse on failure, `end` operations only log it.
+pub fn operation(name: &str, sub: &str, extra: ExtraRule, description: &str) -> OperationSpec {
+    let on_failure = if sub == "end" { FailurePolicy::Ignore } else { FailurePolicy::Abort };
+    OperationSpec::new(name, [sub], extra)
+        .describe(description)
+        .input(InputSpec::xml("domain"))
+        .on_failure(on_failure)
+}
 
 /// The `extra` values of a domain's `release` hook: `-` (before libvirt
 /// 10.5.0) or the shutoff reason, as `virDomainShutoffReasonTypeToString`

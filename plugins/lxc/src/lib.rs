@@ -8,22 +8,12 @@ the operation; failures after it stopped are only logged.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_core::{
-    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
-};
-use virt_hooks_xml::domain;
+use virt_hooks_core::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec};
+use virt_hooks_xml::domain::{self, operation as op};
 
 /// The `lxc` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LxcDriver;
-
-fn op(name: &str, sub: &str, extra: ExtraRule, description: &str) -> OperationSpec {
-    let on_failure = if sub == "end" { FailurePolicy::Ignore } else { FailurePolicy::Abort };
-    OperationSpec::new(name, [sub], extra)
-        .describe(description)
-        .input(InputSpec::xml("domain"))
-        .on_failure(on_failure)
-}
 
 impl HookDriver for LxcDriver {
     fn info(&self) -> DriverInfo {
@@ -84,6 +74,7 @@ virt_hooks_abi::export_driver!(LxcDriver);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use virt_hooks_core::FailurePolicy;
 
     const CT: &[u8] = b"<domain type='lxc'><name>ct1</name><uuid>00000000-0000-0000-0000-000000000001</uuid></domain>";
 

@@ -10,22 +10,12 @@ starts refuse the operation; failures after it stopped are only logged.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_core::{
-    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
-};
-use virt_hooks_xml::domain;
+use virt_hooks_core::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec};
+use virt_hooks_xml::domain::{self, operation as op};
 
 /// The `qemu` driver.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct QemuDriver;
-
-fn op(name: &str, sub: &str, extra: ExtraRule, description: &str) -> OperationSpec {
-    let on_failure = if sub == "end" { FailurePolicy::Ignore } else { FailurePolicy::Abort };
-    OperationSpec::new(name, [sub], extra)
-        .describe(description)
-        .input(InputSpec::xml("domain"))
-        .on_failure(on_failure)
-}
 
 impl HookDriver for QemuDriver {
     fn info(&self) -> DriverInfo {
@@ -106,6 +96,7 @@ virt_hooks_abi::export_driver!(QemuDriver);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use virt_hooks_core::{FailurePolicy, InputSpec};
 
     const VM1: &[u8] = b"<domain type='kvm'><name>vm1</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></domain>";
 
