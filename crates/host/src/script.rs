@@ -345,8 +345,26 @@ fn io_loop(
         let policy = if doomed { LeftoverPolicy::Kill } else { limits.leftovers };
         fin.leftovers = Some(leftovers(pgid, policy));
     }
-    if doomed && !killed {
-        spawn::kill_group(pgid, libc::SIGKILL);
+    if doomed {
+        if !killed {
+            spawn::kill_group(pgid, libc::SIGKILL);
+        }
+        wait_group_gone(pgid);
+    }
+}
+
+/// SIGKILL is delivered asynchronously: waits, briefly and bounded, until no
+/// live member of `pgid` is left, so that nothing the settings say to kill
+/// is still running when the call returns. Only on the (rare) killed path:
+/// it scans `/proc`.
+fn wait_group_gone(pgid: libc::pid_t) {
+    let until = Instant::now() + Duration::from_millis(500);
+    while group_members(pgid) > 0 {
+        if Instant::now() >= until {
+            log::warn!("process group {pgid} still has members 500 ms after SIGKILL");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -355,6 +373,9 @@ fn leftovers(pgid: libc::pid_t, policy: LeftoverPolicy) -> Leftovers {
     let count = group_members(pgid);
     let killed =
         policy == LeftoverPolicy::Kill && count > 0 && spawn::kill_group(pgid, libc::SIGKILL);
+    if killed {
+        wait_group_gone(pgid);
+    }
     let held_by = if count > 0 {
         format!("{count} process(es) it left behind in process group {pgid}")
     } else {
