@@ -155,6 +155,22 @@ mod tests {
         }
     }
 
+    /// A host whose prefix has two mandatory fields: a plugin with only the
+    /// first lacks a field the host reads without checking.
+    mod two_mandatory {
+        use abi_stable::StableAbi;
+
+        #[repr(C)]
+        #[derive(StableAbi)]
+        #[sabi(kind(Prefix(prefix_ref = ModuleRef)))]
+        #[sabi(missing_field(option))]
+        pub struct Module {
+            pub first: extern "C" fn(u32) -> u32,
+            #[sabi(last_prefix_field)]
+            pub second: extern "C" fn() -> u64,
+        }
+    }
+
     fn layout<T: StableAbi>() -> &'static TypeLayout {
         T::LAYOUT
     }
@@ -185,5 +201,12 @@ mod tests {
         // Missing a trailing field and a changed one.
         assert!(!is_prefix_of(layout::<new::ModuleRef>(), layout::<changed::ModuleRef>()));
         assert!(!is_prefix_of(layout::<changed::ModuleRef>(), layout::<old::ModuleRef>()));
+    }
+
+    #[test]
+    fn a_missing_mandatory_prefix_field_is_not_tolerated() {
+        // Only trailing (optional) fields may be missing: the accessors of
+        // mandatory ones do not check the plugin's field count.
+        assert!(!is_prefix_of(layout::<two_mandatory::ModuleRef>(), layout::<old::ModuleRef>()));
     }
 }
