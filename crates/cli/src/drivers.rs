@@ -17,11 +17,12 @@ pub(crate) fn print(
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &to_json(registry))?;
             writeln!(out)?;
+            // The JSON is for programs; a person still sees what failed.
+            for error in registry.errors() {
+                log::error!("{error}");
+            }
         }
         Format::Text => print_text(registry, out)?,
-    }
-    for error in registry.errors() {
-        log::error!("{error}");
     }
     Ok(if registry.errors().is_empty() { exit::OK } else { exit::REFUSED })
 }
