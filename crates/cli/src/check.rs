@@ -45,8 +45,7 @@ pub(crate) fn check(
                 },
                 "config_error": config_error.map(describe_config_error),
             });
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
+            crate::print_json(out, &doc)?;
         }
         Format::Text => print_text(&report, &role, out)?,
     }

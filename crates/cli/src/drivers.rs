@@ -15,8 +15,7 @@ pub(crate) fn print(
 ) -> std::io::Result<u8> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &to_json(registry))?;
-            writeln!(out)?;
+            crate::print_json(out, &to_json(registry))?;
             // The JSON is for programs; a person still sees what failed.
             for error in registry.errors() {
                 log::error!("{error}");

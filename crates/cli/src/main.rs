@@ -357,8 +357,7 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
                     )
                 })
                 .collect();
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
+            print_json(out, &doc)?;
         }
         Format::Text => {
             let width = entries.iter().map(|(k, ..)| k.len()).max().unwrap_or(0);
@@ -394,6 +393,16 @@ fn init_logging(verbose: u8, quiet_level: &str) {
             writeln!(buf, "{level}: {}", record.args())
         })
         .init();
+}
+
+/// Prints `value` as one pretty JSON document and a newline: every
+/// `--format json`.
+pub(crate) fn print_json(
+    out: &mut impl Write,
+    value: &impl serde::Serialize,
+) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use virt_hooks::{Cancel, Event, Outcome, RunError, Runner};
+use virt_hooks::{Cancel, Event, RunError, Runner};
 
 use crate::{Format, exit};
 
@@ -80,7 +80,7 @@ pub(crate) fn run(
         Ok(outcome) => {
             // Ignored failures and leftovers reach stderr through the log.
             match format {
-                Format::Json => print_json(out, &outcome)?,
+                Format::Json => crate::print_json(out, &outcome)?,
                 Format::Text if outcome.filter => {
                     out.write_all(outcome.document(input.as_deref().unwrap_or_default()))?;
                 }
@@ -91,7 +91,7 @@ pub(crate) fn run(
         Err(err) => {
             eprintln!("error: {err}");
             if let (Format::Json, Some(outcome)) = (format, err.outcome()) {
-                print_json(out, outcome)?;
+                crate::print_json(out, outcome)?;
             }
             Ok(exit_code(&err))
         }
@@ -111,8 +111,7 @@ pub(crate) fn plan(
         Ok(plan) => {
             match format {
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &plan)?;
-                    writeln!(out)?;
+                    crate::print_json(out, &plan)?;
                 }
                 Format::Text => {
                     for script in &plan.scripts {
@@ -130,12 +129,6 @@ pub(crate) fn plan(
             Ok(exit_code(&err))
         }
     }
-}
-
-fn print_json(out: &mut impl Write, outcome: &Outcome) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, outcome)?;
-    writeln!(out)?;
-    Ok(())
 }
 
 /// 2 for an event no script may see; 1 for a refused operation.

@@ -338,10 +338,10 @@ fn untrusted(path: &Path, euid: u32) -> Option<String> {
     security::check_entry(path, euid, false).err().map(|u| u.problem.to_string())
 }
 
+/// "Permission denied (os error 13)" -> "permission denied": the OS reason,
+/// lowercased to sit inside a message.
 fn io_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    // "Permission denied (os error 13)" -> "permission denied"
-    let text = text.split(" (os error").next().unwrap_or(&text);
+    let text = crate::message::strerror(e);
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
