@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use virt_hooks_e2e::{DRIVERS, PluginDir, binary, fixture, plugin};
 
-/// A copy of the binary and the three real plugins in one directory: the
+/// A copy of the binary and the real plugins in one directory: the
 /// binary finds the plugins next to itself.
 fn installed() -> (PluginDir, std::path::PathBuf) {
     let dir = PluginDir::with_drivers();
@@ -42,10 +42,10 @@ fn drivers_lists_the_real_plugins_as_json() {
     let out = virt_hook(&exe, &["drivers", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let doc = json(&out);
-    assert_eq!(driver_names(&doc), ["daemon", "lxc", "qemu"]);
+    assert_eq!(driver_names(&doc), ["bhyve", "daemon", "libxl", "lxc", "qemu"]);
     assert_eq!(doc["errors"], Value::Array(Vec::new()));
 
-    let qemu = &doc["drivers"][2];
+    let qemu = &doc["drivers"][4];
     let file = dir.path().join("libvirt_hooks_driver_qemu.so");
     assert_eq!(qemu["file"], file.to_str().unwrap());
     let ops = qemu["operations"].as_array().unwrap();
@@ -60,7 +60,7 @@ fn drivers_lists_the_real_plugins_as_json() {
     assert_eq!(migrate["on_failure"], "abort");
     assert!(ops.iter().all(|op| !op["description"].as_str().unwrap().is_empty()));
 
-    let daemon = &doc["drivers"][0];
+    let daemon = &doc["drivers"][1];
     let reload = &daemon["operations"][2];
     assert_eq!(reload["extra"], serde_json::json!({"rule": "fixed", "values": ["SIGHUP"]}));
     assert_eq!(reload["input"], serde_json::json!({"kind": "none"}));
@@ -74,10 +74,10 @@ fn removing_a_plugin_file_removes_its_driver() {
     fs::remove_file(dir.path().join("libvirt_hooks_driver_lxc.so")).unwrap();
     let out = virt_hook(&exe, &["drivers", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(driver_names(&json(&out)), ["daemon", "qemu"]);
+    assert_eq!(driver_names(&json(&out)), ["bhyve", "daemon", "libxl", "qemu"]);
 }
 
-const DRIVERS_SORTED: [&str; 3] = ["daemon", "lxc", "qemu"];
+const DRIVERS_SORTED: [&str; 5] = ["bhyve", "daemon", "libxl", "lxc", "qemu"];
 
 #[test]
 fn broken_plugins_are_reported_and_good_ones_still_listed() {
@@ -96,7 +96,7 @@ fn broken_plugins_are_reported_and_good_ones_still_listed() {
     let doc = json(&out);
     // The --plugin-dir comes first, so its qemu copy wins over the one next
     // to the binary, which is then the duplicate.
-    assert_eq!(driver_names(&doc), ["qemu", "panicky", "daemon", "lxc"]);
+    assert_eq!(driver_names(&doc), ["qemu", "panicky", "bhyve", "daemon", "libxl", "lxc"]);
     assert_eq!(doc["drivers"][0]["file"], dup.to_str().unwrap());
     let errors: Vec<(String, String)> = doc["errors"]
         .as_array()

@@ -9,23 +9,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::{binary, installed_binary};
+use virt_hooks_e2e::{HooksDir, binary, installed_binary};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
-/// A hooks directory where virt-hook is installed for qemu and daemon.
+/// A hooks directory where virt-hook is installed for some drivers.
 struct Installed {
-    dir: tempfile::TempDir,
+    dir: HooksDir,
 }
 
 impl Installed {
+    /// Installed for qemu and daemon.
     fn new() -> Installed {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        Installed::with(&["qemu", "daemon"])
+    }
+
+    fn with(drivers: &[&str]) -> Installed {
+        let dir = HooksDir::new();
         let out = Command::new(binary())
             .arg("--hooks-dir")
             .arg(dir.path())
-            .args(["install", "--libvirt", "qemu", "daemon"])
+            .args(["install", "--libvirt"])
+            .args(drivers)
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
@@ -37,17 +42,7 @@ impl Installed {
     }
 
     fn script(&self, rel: &str, body: &str) -> PathBuf {
-        let path = self.dir.path().join(rel);
-        let mut missing: Vec<&Path> =
-            path.parent().unwrap().ancestors().take_while(|d| !d.exists()).collect();
-        missing.reverse();
-        for d in missing {
-            fs::create_dir(d).unwrap();
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        self.dir.script(rel, body)
     }
 
     /// Calls `<hooks>/<driver>` exactly as libvirt does: cleared
@@ -66,7 +61,11 @@ impl Installed {
             .spawn()
             .unwrap();
         if let Some(doc) = stdin {
-            child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+            // A hook may exit without reading its stdin (virt-hook does for an
+            // event it does not know); like libvirt, the caller then gets EPIPE.
+            if let Err(e) = child.stdin.take().unwrap().write_all(doc.as_bytes()) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the document: {e}");
+            }
         }
         let out = child.wait_with_output().unwrap();
         (out, start.elapsed())
@@ -103,7 +102,7 @@ fn install_links_the_drivers_and_leaves_foreign_hooks_alone() {
     assert!(fs::symlink_metadata(hooks.path().join("lxc")).unwrap().file_type().is_symlink());
 
     // A copy instead of a link, checked by a binary that sees exactly the
-    // three shipped plugins (whatever else the build left in target/).
+    // shipped plugins (whatever else the build left in target/).
     let copies = tempfile::tempdir().unwrap();
     fs::set_permissions(copies.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let exe = installed_binary();
@@ -215,4 +214,42 @@ fn the_dispatch_subcommand_is_the_same_without_a_link() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert_eq!(text(&out.stderr), "late\n");
+}
+
+/// Current libvirt runs libxl's migrate hook with stdin /dev/null (its
+/// formatter refuses the flags it is given, reference §3.5): the per-object
+/// scripts still run, with an empty stdin, and may print a new definition.
+#[test]
+fn libxl_migrate_runs_with_libvirts_empty_stdin() {
+    let hooks = Installed::with(&["libxl", "bhyve"]);
+    let record = hooks.path().join("record");
+    hooks.script(
+        "libxl.d/xen1/migrate/begin/10-record",
+        &format!("printf '%s|' \"$@\" > {r}; cat >> {r}", r = record.display()),
+    );
+    let (out, _) = hooks.call("libxl", ["xen1", "migrate", "begin", "-"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "unchanged: libvirt keeps its document");
+    assert_eq!(fs::read_to_string(&record).unwrap(), "xen1|migrate|begin|-|");
+
+    let xen = XML.replace("kvm", "xen").replace("vm1", "xen1");
+    hooks.script("libxl.d/xen1/migrate/begin/20-define", &format!("printf '%s' \"{xen}\""));
+    let (out, _) = hooks.call("libxl", ["xen1", "migrate", "begin", "-"], None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), xen);
+
+    // Output that is no domain is refused, and the migration with it.
+    hooks.script("libxl.d/xen1/migrate/begin/30-garbage", "echo '<network/>'");
+    let (out, _) = hooks.call("libxl", ["xen1", "migrate", "begin", "-"], None);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+
+    // bhyve: a refusing prepare script stops the start; a failing release does not.
+    hooks.script("bhyve.d/bsd1/prepare/begin", "echo no >&2; exit 5");
+    hooks.script("bhyve.d/bsd1/release/end", "exit 1");
+    let bsd = XML.replace("vm1", "bsd1");
+    let (out, _) = hooks.call("bhyve", ["bsd1", "prepare", "begin", "-"], Some(&bsd));
+    assert_eq!((out.status.code(), text(&out.stderr)), (Some(5), "no\n".to_owned()));
+    let (out, _) = hooks.call("bhyve", ["bsd1", "release", "end", "-"], Some(&bsd));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

@@ -2,12 +2,13 @@
 //! without rebuilding it, and both directions of interface version skew.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use virt_hooks::Registry;
-use virt_hooks_e2e::{PluginDir, binary, fixture, fixture_binary, network_plugin, plugin, sha256};
+use virt_hooks_e2e::{
+    HooksDir, PluginDir, binary, fixture, fixture_binary, network_plugin, plugin, sha256,
+};
 
 /// What libvirt writes on a network hook's stdin (no final newline).
 const NET_DEFAULT: &str = "<hookData>\n  <network>\n    <name>default</name>\n    \
@@ -38,22 +39,18 @@ fn stderr(out: &Output) -> String {
 /// A hooks directory with one script `name` that records its arguments
 /// (one per line) and its stdin next to itself, in `<name>.argv` and
 /// `<name>.stdin`.
-fn recording_hooks(name: &str) -> PluginDir {
-    let hooks = PluginDir::new();
+fn recording_hooks(name: &str) -> HooksDir {
+    let hooks = HooksDir::new();
     let dir = hooks.path().display().to_string();
-    let script = hooks.write(
+    hooks.script(
         name,
-        &format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{dir}/{name}.argv'\ncat > '{dir}/{name}.stdin'\n"
-        ),
+        &format!("printf '%s\\n' \"$@\" > '{dir}/{name}.argv'\ncat > '{dir}/{name}.stdin'"),
     );
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     hooks
 }
 
-fn recorded(hooks: &PluginDir, name: &str) -> (String, String) {
-    let read = |ext: &str| fs::read_to_string(hooks.path().join(format!("{name}.{ext}"))).unwrap();
-    (read("argv"), read("stdin"))
+fn recorded(hooks: &HooksDir, name: &str) -> (String, String) {
+    (hooks.read(&format!("{name}.argv")), hooks.read(&format!("{name}.stdin")))
 }
 
 fn drivers(exe: &Path, dir: &Path) -> (Vec<String>, Output) {
@@ -82,11 +79,11 @@ fn a_driver_built_after_the_host_runs_without_rebuilding_it() {
     let exe = dir.add(&host);
     assert_eq!(sha256(&exe), before);
     let (names, out) = drivers(&exe, dir.path());
-    assert_eq!(names, ["daemon", "lxc", "qemu"], "{}", stderr(&out));
+    assert_eq!(names, ["bhyve", "daemon", "libxl", "lxc", "qemu"], "{}", stderr(&out));
     dir.add(&network);
     let (names, out) = drivers(&exe, dir.path());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(names, ["daemon", "lxc", "network", "qemu"]);
+    assert_eq!(names, ["bhyve", "daemon", "libxl", "lxc", "network", "qemu"]);
 
     let hooks = recording_hooks("network");
     let input = dir.write("hookdata.xml", NET_DEFAULT);

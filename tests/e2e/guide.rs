@@ -4,11 +4,12 @@
 //! commands that exist.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use virt_hooks_e2e::{PluginDir, binary, target_directory, workspace_root};
+use virt_hooks_e2e::{
+    HooksDir, PluginDir, binary, cargo_outside, target_directory, workspace_root,
+};
 
 /// The guide's fenced blocks, as (info string, contents), in order.
 fn blocks(markdown: &str) -> Vec<(String, String)> {
@@ -30,16 +31,7 @@ fn blocks(markdown: &str) -> Vec<(String, String)> {
 }
 
 fn cargo(dir: &Path, args: &[&str]) {
-    let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(args)
-        .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"))
-        // Shared with the fixtures: abi_stable is compiled once.
-        .arg("--target-dir")
-        .arg(target_directory().join("fixtures"))
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .unwrap();
+    let out = cargo_outside(dir, args);
     assert!(
         out.status.success(),
         "cargo {args:?} failed:\n{}{}",
@@ -75,9 +67,8 @@ fn the_driver_guide_builds_loads_and_tests() {
     let dir = PluginDir::new();
     dir.add(&built);
     let exe = dir.add(&binary());
-    let hooks = PluginDir::new();
-    let script = hooks.write("backup", "#!/bin/sh\nexit 0\n");
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let hooks = HooksDir::new();
+    let script = hooks.script("backup", "exit 0");
     let input = dir.write("backup.xml", "<domainbackup><name>vm1</name></domainbackup>");
     let virt_hook = |args: &[&str]| {
         let out = Command::new(&exe)
@@ -134,4 +125,68 @@ fn the_driver_guide_builds_loads_and_tests() {
             assert!(line.contains("/usr/lib/virt-hooks/plugins/libvirt_hooks_driver_backup.so"));
         }
     }
+}
+
+/// `export_driver!` adds a unit test that fails when the library name
+/// (`virt_hooks_driver_<name>`) and the driver's `info().name` disagree, so
+/// `cargo test` catches a plugin the host would load under one name while it
+/// serves the hooks of another; with the names agreeing the test passes.
+#[test]
+fn a_plugin_named_unlike_its_driver_fails_its_own_tests() {
+    let krate = tempfile::Builder::new().prefix("virt-hooks-misnamed").tempdir().unwrap();
+    let abi = workspace_root().join("crates/abi");
+    let manifest = format!(
+        "[package]\nname = \"virt-hooks-driver-misnamed\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+         [lib]\nname = \"virt_hooks_driver_misnamed\"\n\n\
+         [dependencies]\nvirt-hooks-abi = {{ path = \"{}\" }}\n",
+        abi.display()
+    );
+    fs::write(krate.path().join("Cargo.toml"), manifest).unwrap();
+    fs::copy(workspace_root().join("Cargo.lock"), krate.path().join("Cargo.lock")).unwrap();
+    fs::create_dir(krate.path().join("src")).unwrap();
+    let source = |name: &str| {
+        format!(
+            "use virt_hooks_abi::{{DriverInfo, ExtraRule, HookDriver, OperationSpec}};\n\
+             #[derive(Default)]\npub struct Driver;\n\
+             impl HookDriver for Driver {{\n\
+                 fn info(&self) -> DriverInfo {{ DriverInfo::new(\"{name}\", \"0.1.0\", \"a test\") }}\n\
+                 fn operations(&self) -> Vec<OperationSpec> {{\n\
+                     vec![OperationSpec::new(\"run\", [\"begin\"], ExtraRule::Dash)]\n\
+                 }}\n\
+             }}\n\
+             virt_hooks_abi::export_driver!(Driver);\n"
+        )
+    };
+    let test = || {
+        let out = cargo_outside(krate.path(), &["test", "--lib"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    fs::write(krate.path().join("src/lib.rs"), source("backup")).unwrap();
+    let (passed, text) = test();
+    assert!(!passed, "{text}");
+    assert!(
+        text.contains("virt_hooks_export_driver::library_name_matches_driver_name ... FAILED"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "library 'virt_hooks_driver_misnamed' exports driver 'backup': name the library \
+             'virt_hooks_driver_backup' ([lib] name in Cargo.toml) or the driver 'misnamed'"
+        ),
+        "{text}"
+    );
+
+    fs::write(krate.path().join("src/lib.rs"), source("misnamed")).unwrap();
+    let (passed, text) = test();
+    assert!(passed, "{text}");
+    assert!(
+        text.contains("virt_hooks_export_driver::library_name_matches_driver_name ... ok"),
+        "{text}"
+    );
 }

@@ -36,7 +36,7 @@ fn the_real_plugins_load_with_libvirts_vocabulary() {
     let dir = PluginDir::with_drivers();
     let registry = load(dir.path());
     assert_eq!(registry.errors(), []);
-    assert_eq!(names(&registry), ["daemon", "lxc", "qemu"]); // file name order
+    assert_eq!(names(&registry), ["bhyve", "daemon", "libxl", "lxc", "qemu"]); // file name order
     for driver in registry.drivers() {
         let file = dir.path().join(format!("libvirt_hooks_driver_{}.so", driver.name()));
         assert_eq!(driver.file(), Some(file.as_path()));
@@ -59,6 +59,17 @@ fn the_real_plugins_load_with_libvirts_vocabulary() {
         qemu.operations().iter().filter(|op| op.filter).map(|op| op.name.as_str()).collect();
     assert_eq!(filters, ["migrate", "restore"]);
     assert_eq!(registry.get("lxc").unwrap().operations().len(), 6);
+
+    let libxl = registry.get("libxl").unwrap();
+    let filters: Vec<&str> =
+        libxl.operations().iter().filter(|op| op.filter).map(|op| op.name.as_str()).collect();
+    assert_eq!(filters, ["migrate"]);
+    let release = libxl.operations().iter().find(|op| op.name == "release").unwrap();
+    assert_eq!(release.extra, ExtraRule::Dash);
+    assert_eq!(release.on_failure, FailurePolicy::Ignore);
+    let bhyve = registry.get("bhyve").unwrap();
+    let ops: Vec<&str> = bhyve.operations().iter().map(|op| op.name.as_str()).collect();
+    assert_eq!(ops, ["prepare", "start", "started", "stopped", "release"]);
 }
 
 #[test]
@@ -192,7 +203,7 @@ fn a_second_plugin_for_the_same_driver_is_reported_and_the_first_kept() {
     let dir = PluginDir::with_drivers();
     let copy = dir.add_as(&plugin("qemu"), "libvirt_hooks_driver_qemu_copy.so");
     let registry = load(dir.path());
-    assert_eq!(names(&registry), ["daemon", "lxc", "qemu"]);
+    assert_eq!(names(&registry), ["bhyve", "daemon", "libxl", "lxc", "qemu"]);
     let first = dir.path().join("libvirt_hooks_driver_qemu.so");
     assert_eq!(registry.get("qemu").unwrap().file(), Some(first.as_path()));
     assert_eq!(registry.errors().len(), 1);
@@ -260,7 +271,7 @@ fn bad_plugins_never_stop_good_ones() {
     dir.write("libvirt_hooks_driver_0_text.so", "text");
     dir.write("README", "ignored: not a plugin file name");
     let registry = load(dir.path());
-    assert_eq!(names(&registry), ["daemon", "lxc", "qemu", "panicky"]);
+    assert_eq!(names(&registry), ["bhyve", "daemon", "libxl", "lxc", "qemu", "panicky"]);
     let failed: Vec<String> = registry
         .errors()
         .iter()

@@ -2,28 +2,11 @@
 //! configuration file and its errors, `config` and `check`.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::binary;
-
-fn hooks_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    dir
-}
-
-fn script(dir: &Path, name: &str, body: &str, mode: u32) -> PathBuf {
-    let path = dir.join(name);
-    let parent = path.parent().unwrap();
-    fs::create_dir_all(parent).unwrap();
-    fs::set_permissions(parent, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
-    path
-}
+use virt_hooks_e2e::{HooksDir, binary};
 
 fn virt_hook(args: &[&str]) -> Command {
     let mut cmd = Command::new(binary());
@@ -59,13 +42,11 @@ fn alive(pid: i32) -> bool {
 }
 
 fn interrupt(signal: &str, expected: i32) {
-    let dir = hooks_dir();
+    let dir = HooksDir::new();
     let pidfile = dir.path().join("pid");
-    script(
-        dir.path(),
+    dir.script(
         "daemon",
         &format!("sleep 300 & echo $! > {p}.tmp; mv {p}.tmp {p}; wait", p = pidfile.display()),
-        0o755,
     );
     let child = virt_hook(&["--hooks-dir", dir.path().to_str().unwrap()])
         .args(["run", "daemon", "-", "start", "-", "start"])
@@ -96,8 +77,8 @@ fn sigterm_kills_the_hooks_process_group_and_exits_143() {
 
 #[test]
 fn run_timeout_kills_a_hanging_hook_with_the_timeout_message() {
-    let dir = hooks_dir();
-    script(dir.path(), "daemon", "exec sleep 300", 0o755);
+    let dir = HooksDir::new();
+    dir.script("daemon", "exec sleep 300");
     let start = Instant::now();
     let out = output(virt_hook(&["--hooks-dir", dir.path().to_str().unwrap()]).args([
         "run",
@@ -124,7 +105,7 @@ fn run_timeout_kills_a_hanging_hook_with_the_timeout_message() {
 
 #[test]
 fn a_bad_config_file_names_the_file_the_line_and_the_key() {
-    let dir = hooks_dir();
+    let dir = HooksDir::new();
     let config = dir.path().join("virt-hooks.toml");
     fs::write(&config, "timeout = 5\n\n[drivers.qemu]\ntimout = 3\n").unwrap();
     let out = output(virt_hook(&["--config", config.to_str().unwrap(), "config"]));
@@ -141,7 +122,7 @@ fn a_bad_config_file_names_the_file_the_line_and_the_key() {
 
 #[test]
 fn config_shows_where_each_value_came_from_flags_over_env_over_file() {
-    let dir = hooks_dir();
+    let dir = HooksDir::new();
     let config = dir.path().join("virt-hooks.toml");
     fs::write(&config, "hooks_dir = \"/from/file\"\ntimeout = \"2s\"\n").unwrap();
     let show = |cmd: &mut Command| text(&output(cmd).stdout);
@@ -165,8 +146,8 @@ fn config_shows_where_each_value_came_from_flags_over_env_over_file() {
 
 #[test]
 fn the_config_files_timeout_applies_to_run() {
-    let dir = hooks_dir();
-    script(dir.path(), "daemon", "exec sleep 300", 0o755);
+    let dir = HooksDir::new();
+    dir.script("daemon", "exec sleep 300");
     let config = dir.path().join("virt-hooks.toml");
     fs::write(
         &config,
@@ -189,18 +170,16 @@ fn the_config_files_timeout_applies_to_run() {
 
 #[test]
 fn check_is_clean_for_a_good_tree_and_names_every_problem() {
-    let dir = hooks_dir();
-    script(dir.path(), "qemu", "exit 0", 0o755);
-    script(dir.path(), "qemu.d/10-ok", "exit 0", 0o755);
+    let dir = HooksDir::new();
+    dir.script("qemu", "exit 0");
+    dir.script("qemu.d/10-ok", "exit 0");
     let out = output(virt_hook(&["--hooks-dir", dir.path().to_str().unwrap(), "check"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("no problems found"));
 
-    script(dir.path(), "qemu.d/20-writable", "exit 0", 0o775);
-    script(dir.path(), "qemu.d/30-old~", "exit 0", 0o755);
-    fs::write(dir.path().join("qemu.d/40-noexec"), "#!/bin/sh\n").unwrap();
-    fs::set_permissions(dir.path().join("qemu.d/40-noexec"), fs::Permissions::from_mode(0o644))
-        .unwrap();
+    dir.file("qemu.d/20-writable", "#!/bin/sh\nexit 0\n", 0o775);
+    dir.script("qemu.d/30-old~", "exit 0");
+    dir.file("qemu.d/40-noexec", "#!/bin/sh\n", 0o644);
     let config = dir.path().join("bad.toml");
     fs::write(&config, "leftovers = \"keep\"\n").unwrap();
     let out = output(virt_hook(&[
@@ -226,12 +205,9 @@ fn check_is_clean_for_a_good_tree_and_names_every_problem() {
 
 #[test]
 fn check_reports_plugins_that_fail_to_load() {
-    let dir = hooks_dir();
-    let plugins = tempfile::tempdir().unwrap();
-    fs::set_permissions(plugins.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bogus = plugins.path().join("libvirt_hooks_driver_bogus.so");
-    fs::write(&bogus, "not a library").unwrap();
-    fs::set_permissions(&bogus, fs::Permissions::from_mode(0o644)).unwrap();
+    let dir = HooksDir::new();
+    let plugins = HooksDir::new();
+    let bogus = plugins.file("libvirt_hooks_driver_bogus.so", "not a library", 0o644);
     let out = output(virt_hook(&[
         "--hooks-dir",
         dir.path().to_str().unwrap(),

@@ -8,40 +8,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-use virt_hooks_e2e::{PluginDir, binary, installed_binary};
+use virt_hooks_e2e::{HooksDir, PluginDir, binary, installed_binary};
 
-/// A hooks directory with scripts written at mode 0755.
-struct Hooks {
-    dir: tempfile::TempDir,
-}
+/// A hooks directory (the kit's, scripts at mode 0755) with recording
+/// scripts.
+struct Hooks(HooksDir);
 
 impl Hooks {
     fn new() -> Hooks {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        Hooks { dir }
+        Hooks(HooksDir::new())
     }
 
     fn path(&self) -> &Path {
-        self.dir.path()
+        self.0.path()
     }
 
     fn script(&self, name: &str, body: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        let parent = path.parent().unwrap();
-        fs::create_dir_all(parent).unwrap();
-        fs::set_permissions(parent, fs::Permissions::from_mode(0o755)).unwrap();
-        fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        self.0.script(name, body)
     }
 
     /// A script that records its argv, stdin and environment under
     /// `<hooks>/record/<name>.*`, then runs `tail`.
     fn recorder(&self, name: &str, tail: &str) -> PathBuf {
-        let record = self.dir.path().join("record");
-        fs::create_dir_all(&record).unwrap();
-        let out = record.join(name.replace('/', "_"));
+        let out = self.0.dir("record").join(name.replace('/', "_"));
         self.script(
             name,
             &format!(
@@ -56,9 +45,7 @@ impl Hooks {
     }
 
     fn recorded(&self, name: &str, what: &str) -> String {
-        let file =
-            self.dir.path().join("record").join(format!("{}.{what}", name.replace('/', "_")));
-        fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        self.0.read(&format!("record/{}.{what}", name.replace('/', "_")))
     }
 }
 
@@ -188,7 +175,7 @@ fn invalid_events_give_exit_2_with_the_valid_choices_and_run_nothing() {
         ),
         (
             &["run", "kvm", "vm1", "start", "begin", "-"],
-            "no driver named 'kvm'; loaded drivers: daemon, lxc, qemu",
+            "no driver named 'kvm'; loaded drivers: bhyve, daemon, libxl, lxc, qemu",
         ),
     ];
     for (args, expected) in cases {
@@ -295,12 +282,12 @@ fn plan_lists_the_scripts_in_order_and_runs_nothing() {
     );
 }
 
-/// Every event of libvirt's call-site tables (reference §3.1–§3.3) reaches
-/// the script with exactly libvirt's argv and stdin.
+/// Every event of libvirt's call-site tables (reference §3.1–§3.3, §3.5,
+/// §3.6) reaches the script with exactly libvirt's argv and stdin.
 #[test]
 fn every_libvirt_event_reaches_the_script_as_libvirt_sends_it() {
     let hooks = Hooks::new();
-    for driver in ["daemon", "qemu", "lxc"] {
+    for driver in ["daemon", "qemu", "lxc", "libxl", "bhyve"] {
         hooks.recorder(driver, "");
     }
     let daemon = [
@@ -326,6 +313,14 @@ fn every_libvirt_event_reaches_the_script_as_libvirt_sends_it() {
     for op in ["migrate", "restore", "attach"] {
         events.push(("qemu", ["g1", op, "begin", "-"]));
     }
+    // libxl and bhyve: no shutoff reason on release; bhyve has no reconnect.
+    for (op, sub) in guest_ops {
+        events.push(("libxl", ["g1", op, sub, "-"]));
+        if op != "reconnect" {
+            events.push(("bhyve", ["g1", op, sub, "-"]));
+        }
+    }
+    events.push(("libxl", ["g1", "migrate", "begin", "-"]));
     for (driver, args) in events {
         let xml = (driver != "daemon").then(|| domain("g1"));
         let mut argv = vec!["run", driver];

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::{binary, copy_file, plugin_file_name, target_directory, workspace_root};
+use virt_hooks_e2e::{
+    HooksDir, binary, copy_file, plugin_file_name, target_directory, workspace_root,
+};
 
 /// The running scratch daemon; stopped when dropped.
 struct Daemon {
@@ -128,30 +130,17 @@ fn install_dir() -> tempfile::TempDir {
 /// Per-object scripts that append one line per call to a log:
 /// `driver object op subop extra <root element of stdin>`.
 struct Recorder {
-    hooks: PathBuf,
+    hooks: HooksDir,
     log: PathBuf,
 }
 
 impl Recorder {
     fn new(hooks: &Path, log: PathBuf) -> Recorder {
-        Recorder { hooks: hooks.to_owned(), log }
-    }
-
-    fn mkdirs(&self, path: &Path) {
-        let mut missing: Vec<&Path> = path.ancestors().take_while(|d| !d.exists()).collect();
-        missing.reverse();
-        for d in missing {
-            fs::create_dir(d).unwrap();
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        Recorder { hooks: HooksDir::at(hooks), log }
     }
 
     fn script(&self, rel: &str, body: &str) -> PathBuf {
-        let path = self.hooks.join(rel);
-        self.mkdirs(path.parent().unwrap());
-        fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-        path
+        self.hooks.script(rel, body)
     }
 
     /// Records `driver object op subop` with a per-object script.

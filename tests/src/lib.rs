@@ -8,9 +8,9 @@ rely on finding them, so [`artifacts`] builds them itself, once per test
 binary: it runs `$CARGO build -p virt-hook -p virt-hooks-driver-*` and takes
 the files from `<target_directory>/<profile>/`, the directory cargo documents
 for final artifacts. Set `VIRT_HOOKS_TEST_ARTIFACTS` to a directory holding
-`virt-hook` and the three plugins to test prebuilt files instead (and the
-network plugin, which [`network_plugin`] otherwise builds on its own, after
-the host).
+`virt-hook` and the plugins of [`DRIVERS`] to test prebuilt files instead (and
+the network plugin, which [`network_plugin`] otherwise builds on its own,
+after the host).
 
 The fixture plugins live in the separate workspace `tests/fixtures/` and are
 built by [`fixture`] into `<target_directory>/fixtures/`.
@@ -24,11 +24,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
+pub use virt_hooks_testing::HooksDir;
+
 /// The environment variable naming a directory of prebuilt artifacts.
 pub const ARTIFACTS_ENV: &str = "VIRT_HOOKS_TEST_ARTIFACTS";
 
-/// The real plugins, by driver name.
-pub const DRIVERS: [&str; 3] = ["daemon", "qemu", "lxc"];
+/// The real plugins built with the host, by driver name (the network
+/// plugin is built on its own: [`network_plugin`]).
+pub const DRIVERS: [&str; 5] = ["daemon", "qemu", "lxc", "libxl", "bhyve"];
 
 /// The fixture plugins in `tests/fixtures/<name>/`, each built to
 /// `libvirt_hooks_driver_<name with _>.so`.
@@ -84,8 +87,8 @@ pub fn target_directory() -> &'static Path {
     })
 }
 
-/// The directory holding `virt-hook` and the three real plugins: built on
-/// first use (or `$VIRT_HOOKS_TEST_ARTIFACTS`).
+/// The directory holding `virt-hook` and the plugins of [`DRIVERS`]: built
+/// on first use (or `$VIRT_HOOKS_TEST_ARTIFACTS`).
 pub fn artifacts() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -110,7 +113,7 @@ pub fn binary() -> PathBuf {
     artifacts().join("virt-hook")
 }
 
-/// A copy of `virt-hook` next to exactly the three real plugins, in
+/// A copy of `virt-hook` next to exactly the plugins of [`DRIVERS`], in
 /// `<target>/e2e-installed/`, made once per test binary: the artifacts
 /// directory itself may hold other plugins (`cargo build --workspace` puts
 /// the network plugin there), which the binary would load from its own
@@ -155,7 +158,7 @@ pub fn plugin_file_name(name: &str) -> String {
     format!("libvirt_hooks_driver_{}.so", name.replace('-', "_"))
 }
 
-/// The real plugin of `driver` (`daemon`, `qemu`, `lxc`).
+/// The real plugin of `driver` (one of [`DRIVERS`]).
 pub fn plugin(driver: &str) -> PathBuf {
     artifacts().join(plugin_file_name(driver))
 }
@@ -224,21 +227,20 @@ pub fn sha256(file: &Path) -> String {
 }
 
 /// A temporary directory with owner-only write permissions, to load plugins
-/// from (or run a copied binary in).
-#[derive(Debug)]
+/// from (or run a copied binary in): the kit's [`HooksDir`], plus copies of
+/// built artifacts.
+#[derive(Debug, Default)]
 pub struct PluginDir {
-    dir: tempfile::TempDir,
+    dir: HooksDir,
 }
 
 impl PluginDir {
     /// An empty directory, mode 0755.
     pub fn new() -> PluginDir {
-        let dir = tempfile::Builder::new().prefix("virt-hooks-e2e").tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        PluginDir { dir }
+        PluginDir { dir: HooksDir::new() }
     }
 
-    /// A directory holding the three real plugins.
+    /// A directory holding the plugins of [`DRIVERS`].
     pub fn with_drivers() -> PluginDir {
         let dir = PluginDir::new();
         for driver in DRIVERS {
@@ -266,17 +268,23 @@ impl PluginDir {
 
     /// Writes `contents` as `name`, mode 0644; returns the path.
     pub fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let to = self.path().join(name);
-        fs::write(&to, contents).unwrap();
-        fs::set_permissions(&to, fs::Permissions::from_mode(0o644)).unwrap();
-        to
+        self.dir.file(name, contents, 0o644)
     }
 }
 
-impl Default for PluginDir {
-    fn default() -> PluginDir {
-        PluginDir::new()
-    }
+/// Runs `cargo ARGS` on the crate in `dir`, outside this workspace, with
+/// the fixtures' target directory (abi_stable is compiled once for all of
+/// them); returns what it printed, whatever its status.
+pub fn cargo_outside(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(args)
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_directory().join("fixtures"))
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run cargo {args:?}: {e}"))
 }
 
 /// One log record kept by [`logs`].

@@ -3,8 +3,13 @@ The plugin boundary of virt-hooks: how a driver compiled as a shared library
 (`cdylib`) and the host that loads it talk to each other.
 
 This is the only crate that names [abi_stable]. On either side of it everything
-is plain Rust: a driver crate implements [`virt_hooks_core::HookDriver`] and adds
-one line, the host calls [`load_driver`] and gets a `Box<dyn HookDriver>`.
+is plain Rust: a driver crate implements [`HookDriver`] and adds one line, the
+host calls [`load_driver`] and gets a `Box<dyn HookDriver>`.
+
+It is also the only dependency a driver crate needs: it re-exports the whole
+driver interface of `virt-hooks-core` ([`HookDriver`], its value types and
+errors) and the [`log`] crate, the one the host's logger is installed in
+when it loads the plugin.
 
 # The boundary
 
@@ -33,17 +38,23 @@ one line, the host calls [`load_driver`] and gets a `Box<dyn HookDriver>`.
 [lib]
 name = "virt_hooks_driver_example"
 crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+virt-hooks-abi = "1"
 ```
 
 ```ignore
 #[derive(Default)]
 pub struct ExampleDriver;
-impl virt_hooks_core::HookDriver for ExampleDriver { /* ... */ }
+impl virt_hooks_abi::HookDriver for ExampleDriver { /* ... */ }
 
 virt_hooks_abi::export_driver!(ExampleDriver);
 ```
 
-Plugins must be built with `panic = "unwind"` (the workspace profiles say so).
+The library name is `virt_hooks_driver_` followed by the driver's name
+(`info().name`, with `-` written `_`): [`export_driver!`] adds a unit test
+that fails when they disagree. Plugins must be built with `panic = "unwind"`
+(the workspace profiles say so).
 
 # Trust
 
@@ -53,6 +64,7 @@ or itself that nobody else can write.
 
 [abi_stable]: https://docs.rs/abi_stable/0.11
 */
+pub use crate::library::{LIBRARY_PREFIX, LibraryNameError, check_library_name, library_name};
 pub use crate::{
     ffi::{
         ERROR_INVALID, ERROR_PANICKED, ERROR_PROTOCOL, EXTRA_DASH, EXTRA_FIXED, EXTRA_FREE,
@@ -64,7 +76,15 @@ pub use crate::{
     module::{DriverModule, DriverModuleRef},
     plugin::FfiDriver,
 };
-pub use virt_hooks_core::{DriverError, HookDriver};
+/// The `log` crate the host's logger is installed in when it loads the
+/// plugin: log through it and the records reach the host.
+pub use log;
+/// The driver interface, re-exported whole so that a driver crate depends on
+/// this crate only.
+pub use virt_hooks_core::{
+    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
+    SpecError,
+};
 
 /// The boxed FFI trait object a plugin hands to the host.
 pub type DriverBox = ffi_trait::FfiHookDriver_TO<abi_stable::std_types::RBox<()>>;
@@ -76,6 +96,7 @@ mod compat;
 mod ffi;
 mod ffi_trait;
 mod host;
+mod library;
 mod module;
 mod plugin;
 
@@ -91,6 +112,13 @@ mod plugin;
 /// symbol abi_stable looks for (what `#[export_root_module]` would write; the
 /// attribute itself needs `abi_stable` as a direct dependency of the plugin),
 /// so a binary must not link two plugin crates.
+///
+/// It also adds a unit test, `virt_hooks_export_driver::library_name_matches_driver_name`,
+/// that constructs the driver and fails unless the crate's library name
+/// (`CARGO_CRATE_NAME`) is [`library_name`] of its `info().name`: `cargo test`
+/// catches a plugin that the host would find under one name while it serves
+/// the hooks of another. (A compile-time check cannot see the name: `info()`
+/// is ordinary code.)
 #[macro_export]
 macro_rules! export_driver {
     ($driver:ty $(,)?) => {
@@ -113,6 +141,17 @@ macro_rules! export_driver {
         #[unsafe(no_mangle)]
         pub static _1as_0lib_1header_0root_bmodule_bloader: $crate::__private::LibHeader =
             $crate::__private::lib_header::<__VirtHooksDriverFactory>();
+
+        /// The check `export_driver!` adds to the plugin's unit tests.
+        #[cfg(test)]
+        mod virt_hooks_export_driver {
+            #[test]
+            fn library_name_matches_driver_name() {
+                $crate::__private::assert_library_name::<super::__VirtHooksDriverFactory>(
+                    ::core::env!("CARGO_CRATE_NAME"),
+                );
+            }
+        }
     };
 }
 
@@ -124,6 +163,20 @@ pub mod __private {
 
     pub use crate::plugin::Factory;
     use crate::{module::DriverModuleRef, plugin::root_module_loader};
+
+    /// The test [`export_driver!`](crate::export_driver) adds: constructs
+    /// the driver and panics (fails the test) with the reason unless
+    /// `library`, the crate's library name, fits the driver's name.
+    ///
+    /// # Panics
+    ///
+    /// On a mismatch, by design: it runs as a unit test.
+    pub fn assert_library_name<F: Factory>(library: &str) {
+        let name = virt_hooks_core::HookDriver::info(&F::make()).name;
+        if let Err(err) = crate::check_library_name(library, &name) {
+            panic!("{err}");
+        }
+    }
 
     /// The exported header of a plugin whose driver `F` constructs; what
     /// `#[export_root_module]` generates, for our one root-module type.

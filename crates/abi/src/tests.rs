@@ -46,6 +46,16 @@ impl HookDriver for Sample {
     }
 }
 
+/// What `export_driver!(Sample)` would define.
+struct Make;
+
+impl crate::__private::Factory for Make {
+    type Driver = Sample;
+    fn make() -> Sample {
+        Sample::default()
+    }
+}
+
 fn foreign() -> ForeignDriver {
     ForeignDriver::new(FfiDriver::boxed(Sample::default())).unwrap()
 }
@@ -97,13 +107,6 @@ fn a_panicking_description_fails_construction() {
 
 #[test]
 fn the_root_module_constructs_the_driver() {
-    struct Make;
-    impl crate::__private::Factory for Make {
-        type Driver = Sample;
-        fn make() -> Sample {
-            Sample::default()
-        }
-    }
     let module = crate::plugin::root_module::<Make>();
     let driver = (module.new_driver())().into_result().unwrap();
     assert_eq!(ForeignDriver::new(driver).unwrap().info().name, "sample");
@@ -137,4 +140,18 @@ fn the_interface_version_is_the_crate_version() {
         crate::ABI_VERSION
     );
     assert_eq!(crate::ABI_VERSION, "1.0.0");
+}
+
+#[test]
+fn the_added_test_fails_when_library_and_driver_names_disagree() {
+    crate::__private::assert_library_name::<Make>("virt_hooks_driver_sample");
+    let mismatch = std::panic::catch_unwind(|| {
+        crate::__private::assert_library_name::<Make>("virt_hooks_driver_example");
+    });
+    let payload = mismatch.unwrap_err();
+    assert_eq!(
+        payload.downcast_ref::<String>().unwrap(),
+        "library 'virt_hooks_driver_example' exports driver 'sample': name the library \
+         'virt_hooks_driver_sample' ([lib] name in Cargo.toml) or the driver 'example'"
+    );
 }

@@ -156,8 +156,7 @@ fn check_reports_what_runs_and_what_does_not() {
     hooks.file("qemu.d/20-plain", b"#!/bin/sh\n", 0o644);
     symlink(hooks.path().join("nowhere"), hooks.path().join("qemu.d/30-dangling")).expect("ln");
     hooks.script("qemu.d/40-gw", "exit 0");
-    fs::set_permissions(hooks.path().join("qemu.d/40-gw"), fs::Permissions::from_mode(0o775))
-        .expect("chmod");
+    hooks.set_mode("qemu.d/40-gw", 0o775);
     hooks.script("qemu.d/50-x.rpmnew", "exit 0");
     hooks.script("qemu.d/vm1/prepare", "exit 0");
     hooks.file("daemon.d", b"not a directory", 0o644);

@@ -1,10 +1,6 @@
 //! The script security rules, applied just before a script would start.
 
-use std::{
-    fs,
-    os::unix::fs::{MetadataExt, PermissionsExt},
-    path::PathBuf,
-};
+use std::{fs, os::unix::fs::MetadataExt, path::PathBuf};
 
 use virt_hooks::{RunError, ScriptStatus, SecurityMode, SkipReason};
 
@@ -17,13 +13,10 @@ fn unsafe_hook(spoil: &str) -> Option<(Hooks, PathBuf, PathBuf)> {
     let hooks = Hooks::new();
     let marker = hooks.path().join("ran");
     let script = hooks.script("qemu.d/bad", &format!("touch '{}'", marker.display()));
-    let chmod = |path: &PathBuf, mode| {
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
-    };
     match spoil {
-        "group-writable" => chmod(&script, 0o775),
-        "group-writable-dir" => chmod(&hooks.path().join("qemu.d"), 0o775),
-        "setuid" => chmod(&script, 0o4755),
+        "group-writable" => _ = hooks.set_mode("qemu.d/bad", 0o775),
+        "group-writable-dir" => _ = hooks.set_mode("qemu.d", 0o775),
+        "setuid" => _ = hooks.set_mode("qemu.d/bad", 0o4755),
         "foreign-owner" => {
             // The owner of a new directory is the effective uid.
             if fs::metadata(hooks.path()).expect("meta").uid() != 0 {

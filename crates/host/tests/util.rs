@@ -1,15 +1,10 @@
-use std::{
-    fs,
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    sync::Arc,
-};
+use std::{ops::Deref, sync::Arc};
 
-use tempfile::TempDir;
 use virt_hooks::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
     Registry, RegistryBuilder, Runner, RunnerBuilder,
 };
+use virt_hooks_testing::HooksDir;
 
 /// A qemu-like driver: `start` and `prepare` abort, `release` is ignored,
 /// `restore` is a filter whose output must not contain `BAD`.
@@ -78,45 +73,13 @@ pub(crate) fn daemon_start() -> Event<'static> {
     Event::new("daemon", "-", "start", "-", "start")
 }
 
-/// A temporary hooks directory.
-pub(crate) struct Hooks {
-    dir: TempDir,
-}
+/// A temporary hooks directory (the kit's [`HooksDir`]: `script`, `file`,
+/// `path`, `read`, ...) with a runner over the fake drivers.
+pub(crate) struct Hooks(HooksDir);
 
 impl Hooks {
     pub(crate) fn new() -> Hooks {
-        let dir = tempfile::tempdir().expect("temp dir");
-        // Explicit modes: the security rules refuse group- or
-        // other-writable directories, whatever the umask.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
-        Hooks { dir }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Writes `#!/bin/sh` + `body` at `rel`, mode 0755.
-    pub(crate) fn script(&self, rel: &str, body: &str) -> PathBuf {
-        self.file(rel, format!("#!/bin/sh\n{body}\n").as_bytes(), 0o755)
-    }
-
-    pub(crate) fn file(&self, rel: &str, content: &[u8], mode: u32) -> PathBuf {
-        let path = self.dir.path().join(rel);
-        self.mkdir(path.parent().expect("parent"));
-        fs::write(&path, content).expect("write");
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
-        path
-    }
-
-    /// Creates `dir` (inside the hooks directory) and its parents, mode 0755.
-    pub(crate) fn mkdir(&self, dir: &Path) {
-        let mut missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
-        missing.reverse();
-        for d in missing {
-            fs::create_dir(d).expect("mkdir");
-            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod");
-        }
+        Hooks(HooksDir::new())
     }
 
     pub(crate) fn builder(&self) -> RunnerBuilder {
@@ -128,9 +91,13 @@ impl Hooks {
     pub(crate) fn runner(&self) -> Runner {
         self.builder().build().expect("build")
     }
+}
 
-    pub(crate) fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.dir.path().join(rel)).expect("read")
+impl Deref for Hooks {
+    type Target = HooksDir;
+
+    fn deref(&self) -> &HooksDir {
+        &self.0
     }
 }
 

@@ -7,8 +7,9 @@ ignores every failure of these hooks, so they can only log or act on the side.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_core::{
+use virt_hooks_abi::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
+    log,
 };
 
 /// The `daemon` driver.
@@ -74,22 +75,24 @@ virt_hooks_abi::export_driver!(DaemonDriver);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn check(event: Event<'_>) -> Result<(), String> {
-        let ops = DaemonDriver.operations();
-        OperationSpec::select(&ops, &event).map_err(|e| e.to_string())?;
-        DaemonDriver.validate(&event).map_err(|e| e.to_string())
-    }
+    use virt_hooks_testing::{check, table_problems};
 
     #[test]
     fn libvirts_three_calls_pass() {
-        assert_eq!(check(Event::new("daemon", "-", "start", "-", "start")), Ok(()));
-        assert_eq!(check(Event::new("daemon", "-", "shutdown", "-", "shutdown")), Ok(()));
-        assert_eq!(check(Event::new("daemon", "-", "reload", "begin", "SIGHUP")), Ok(()));
+        assert_eq!(check(&DaemonDriver, &Event::new("daemon", "-", "start", "-", "start")), Ok(()));
+        assert_eq!(
+            check(&DaemonDriver, &Event::new("daemon", "-", "shutdown", "-", "shutdown")),
+            Ok(())
+        );
+        assert_eq!(
+            check(&DaemonDriver, &Event::new("daemon", "-", "reload", "begin", "SIGHUP")),
+            Ok(())
+        );
     }
 
     #[test]
     fn the_table_is_libvirts() {
+        assert_eq!(table_problems(&DaemonDriver), []);
         let ops = DaemonDriver.operations();
         let names: Vec<&str> = ops.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["start", "shutdown", "reload"]);
@@ -104,14 +107,22 @@ mod tests {
     #[test]
     fn anything_else_is_refused() {
         assert_eq!(
-            check(Event::new("daemon", "vm1", "start", "-", "start")),
-            Err("the daemon hooks take object '-', not 'vm1'".to_owned())
+            check(&DaemonDriver, &Event::new("daemon", "vm1", "start", "-", "start")).unwrap_err(),
+            "the daemon hooks take object '-', not 'vm1'"
         );
-        assert!(check(Event::new("daemon", "-", "reload", "begin", "SIGTERM")).is_err());
-        assert!(check(Event::new("daemon", "-", "start", "begin", "start")).is_err());
         assert!(
-            check(Event::new("daemon", "-", "start", "-", "start").with_input(b"<x/>")).is_err()
+            check(&DaemonDriver, &Event::new("daemon", "-", "reload", "begin", "SIGTERM")).is_err()
         );
-        assert!(check(Event::new("daemon", "-", "restart", "-", "-")).is_err());
+        assert!(
+            check(&DaemonDriver, &Event::new("daemon", "-", "start", "begin", "start")).is_err()
+        );
+        assert!(
+            check(
+                &DaemonDriver,
+                &Event::new("daemon", "-", "start", "-", "start").with_input(b"<x/>")
+            )
+            .is_err()
+        );
+        assert!(check(&DaemonDriver, &Event::new("daemon", "-", "restart", "-", "-")).is_err());
     }
 }

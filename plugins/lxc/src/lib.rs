@@ -8,7 +8,7 @@ the operation; failures after it stopped are only logged.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_core::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec};
+use virt_hooks_abi::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec, log};
 use virt_hooks_xml::domain::{self, operation as op};
 
 /// The `lxc` driver.
@@ -74,18 +74,14 @@ virt_hooks_abi::export_driver!(LxcDriver);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use virt_hooks_core::FailurePolicy;
+    use virt_hooks_abi::FailurePolicy;
+    use virt_hooks_testing::{check, table_problems};
 
     const CT: &[u8] = b"<domain type='lxc'><name>ct1</name><uuid>00000000-0000-0000-0000-000000000001</uuid></domain>";
 
-    fn check(event: Event<'_>) -> Result<(), String> {
-        let ops = LxcDriver.operations();
-        OperationSpec::select(&ops, &event).map_err(|e| e.to_string())?;
-        LxcDriver.validate(&event).map_err(|e| e.to_string())
-    }
-
     #[test]
     fn the_table_is_libvirts() {
+        assert_eq!(table_problems(&LxcDriver), []);
         let ops = LxcDriver.operations();
         let names: Vec<&str> = ops.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, ["prepare", "start", "started", "stopped", "release", "reconnect"]);
@@ -103,19 +99,33 @@ mod tests {
 
     #[test]
     fn libvirts_calls_pass_and_others_do_not() {
-        assert_eq!(check(Event::new("lxc", "ct1", "prepare", "begin", "-").with_input(CT)), Ok(()));
         assert_eq!(
-            check(Event::new("lxc", "ct1", "release", "end", "shutdown").with_input(CT)),
+            check(&LxcDriver, &Event::new("lxc", "ct1", "prepare", "begin", "-").with_input(CT)),
             Ok(())
         );
-        assert!(check(Event::new("lxc", "ct1", "migrate", "begin", "-").with_input(CT)).is_err());
         assert_eq!(
-            check(Event::new("lxc", "ct2", "started", "begin", "-").with_input(CT)),
-            Err("the domain XML names 'ct1', not the object 'ct2'".to_owned())
+            check(
+                &LxcDriver,
+                &Event::new("lxc", "ct1", "release", "end", "shutdown").with_input(CT)
+            ),
+            Ok(())
+        );
+        assert!(
+            check(&LxcDriver, &Event::new("lxc", "ct1", "migrate", "begin", "-").with_input(CT))
+                .is_err()
         );
         assert_eq!(
-            check(Event::new("lxc", "ct1", "start", "begin", "-").with_input(b"<network/>")),
-            Err("the domain XML has root element <network>, not <domain>".to_owned())
+            check(&LxcDriver, &Event::new("lxc", "ct2", "started", "begin", "-").with_input(CT))
+                .unwrap_err(),
+            "the domain XML names 'ct1', not the object 'ct2'"
+        );
+        assert_eq!(
+            check(
+                &LxcDriver,
+                &Event::new("lxc", "ct1", "start", "begin", "-").with_input(b"<network/>")
+            )
+            .unwrap_err(),
+            "the domain XML has root element <network>, not <domain>"
         );
     }
 }

@@ -24,8 +24,9 @@ on its own, next to the other plugins.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_core::{
+use virt_hooks_abi::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
+    log,
 };
 use virt_hooks_xml::summarize;
 
@@ -151,6 +152,7 @@ virt_hooks_abi::export_driver!(NetworkDriver);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use virt_hooks_testing::{check, table_problems};
 
     /// What libvirt writes for a network operation: no final newline.
     const NET: &[u8] = b"<hookData>\n  <network>\n    <name>default</name>\n    \
@@ -160,14 +162,9 @@ mod tests {
         <networkport>\n    <uuid>5d744f21-ba4a-4d6e-bdb4-ffe3e6a64e2a</uuid>\n    \
         <owner>\n      <name>vm1</name>\n    </owner>\n  </networkport>\n</hookData>";
 
-    fn check(event: Event<'_>) -> Result<(), String> {
-        let ops = NetworkDriver.operations();
-        OperationSpec::select(&ops, &event).map_err(|e| e.to_string())?;
-        NetworkDriver.validate(&event).map_err(|e| e.to_string())
-    }
-
     #[test]
     fn the_table_is_libvirts() {
+        assert_eq!(table_problems(&NetworkDriver), []);
         let ops = NetworkDriver.operations();
         let rows: Vec<(&str, &str, FailurePolicy)> = ops
             .iter()
@@ -198,28 +195,34 @@ mod tests {
     fn libvirts_calls_pass() {
         for operation in ["start", "started", "updated"] {
             let event = Event::new("network", "default", operation, "begin", "-").with_input(NET);
-            assert_eq!(check(event), Ok(()), "{operation}");
+            assert_eq!(check(&NetworkDriver, &event), Ok(()), "{operation}");
         }
         let stopped = Event::new("network", "default", "stopped", "end", "-").with_input(NET);
-        assert_eq!(check(stopped), Ok(()));
+        assert_eq!(check(&NetworkDriver, &stopped), Ok(()));
         for operation in PORT_OPERATIONS {
             let event = Event::new("network", "default", operation, "begin", "-").with_input(PORT);
-            assert_eq!(check(event), Ok(()), "{operation}");
+            assert_eq!(check(&NetworkDriver, &event), Ok(()), "{operation}");
         }
     }
 
     #[test]
     fn the_table_refuses_other_arguments() {
         let bad_extra = Event::new("network", "default", "start", "begin", "x").with_input(NET);
-        assert_eq!(check(bad_extra), Err("'network start' takes extra '-', not 'x'".to_owned()));
+        assert_eq!(
+            check(&NetworkDriver, &bad_extra).unwrap_err(),
+            "'network start' takes extra '-', not 'x'"
+        );
         let bad_sub = Event::new("network", "default", "stopped", "begin", "-").with_input(NET);
         assert_eq!(
-            check(bad_sub),
-            Err("'network stopped' takes sub-operation 'end', not 'begin'".to_owned())
+            check(&NetworkDriver, &bad_sub).unwrap_err(),
+            "'network stopped' takes sub-operation 'end', not 'begin'"
         );
         let no_input = Event::new("network", "default", "start", "begin", "-");
         assert!(
-            check(no_input).unwrap_err().contains("needs an XML document with root <hookData>")
+            check(&NetworkDriver, &no_input)
+                .unwrap_err()
+                .to_string()
+                .contains("needs an XML document with root <hookData>")
         );
     }
 
@@ -227,7 +230,8 @@ mod tests {
     fn the_document_is_checked() {
         let reason = |op: &str, doc: &[u8]| {
             let sub = if op == "stopped" { "end" } else { "begin" };
-            check(Event::new("network", "default", op, sub, "-").with_input(doc)).unwrap_err()
+            check(&NetworkDriver, &Event::new("network", "default", op, sub, "-").with_input(doc))
+                .unwrap_err()
         };
         assert_eq!(
             reason("start", b"<network><name>default</name></network>"),
@@ -239,8 +243,12 @@ mod tests {
             "the network XML has no <name> element"
         );
         assert_eq!(
-            check(Event::new("network", "other", "started", "begin", "-").with_input(NET)),
-            Err("the network XML names 'default', not the object 'other'".to_owned())
+            check(
+                &NetworkDriver,
+                &Event::new("network", "other", "started", "begin", "-").with_input(NET)
+            )
+            .unwrap_err(),
+            "the network XML names 'default', not the object 'other'"
         );
         assert_eq!(
             reason("port-created", NET),
@@ -252,6 +260,7 @@ mod tests {
         );
         assert!(
             reason("updated", b"<hookData><network>")
+                .to_string()
                 .starts_with("the hookData is not well-formed: ")
         );
         // A <name> elsewhere (the port's owner) is not the network's.

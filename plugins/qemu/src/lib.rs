@@ -10,7 +10,7 @@ starts refuse the operation; failures after it stopped are only logged.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_core::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec};
+use virt_hooks_abi::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec, log};
 use virt_hooks_xml::domain::{self, operation as op};
 
 /// The `qemu` driver.
@@ -96,18 +96,14 @@ virt_hooks_abi::export_driver!(QemuDriver);
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use virt_hooks_core::{FailurePolicy, InputSpec};
+    use virt_hooks_abi::{FailurePolicy, InputSpec};
+    use virt_hooks_testing::{check, table_problems};
 
     const VM1: &[u8] = b"<domain type='kvm'><name>vm1</name><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></domain>";
 
-    fn check(event: Event<'_>) -> Result<(), String> {
-        let ops = QemuDriver.operations();
-        OperationSpec::select(&ops, &event).map_err(|e| e.to_string())?;
-        QemuDriver.validate(&event).map_err(|e| e.to_string())
-    }
-
     #[test]
     fn the_table_is_libvirts() {
+        assert_eq!(table_problems(&QemuDriver), []);
         let ops = QemuDriver.operations();
         let row = |name: &str| ops.iter().find(|o| o.name == name).unwrap();
         let mut names: Vec<&str> = ops.iter().map(|o| o.name.as_str()).collect();
@@ -155,26 +151,39 @@ mod tests {
             ("restore", "begin", "-"),
             ("reconnect", "begin", "-"),
         ] {
-            assert_eq!(check(Event::new("qemu", "vm1", op, sub, extra).with_input(VM1)), Ok(()));
+            assert_eq!(
+                check(&QemuDriver, &Event::new("qemu", "vm1", op, sub, extra).with_input(VM1)),
+                Ok(())
+            );
         }
     }
 
     #[test]
     fn wrong_calls_are_refused_with_a_reason() {
         assert_eq!(
-            check(Event::new("qemu", "vm2", "start", "begin", "-").with_input(VM1)),
-            Err("the domain XML names 'vm1', not the object 'vm2'".to_owned())
+            check(&QemuDriver, &Event::new("qemu", "vm2", "start", "begin", "-").with_input(VM1))
+                .unwrap_err(),
+            "the domain XML names 'vm1', not the object 'vm2'"
         );
-        assert!(
-            check(Event::new("qemu", "vm1", "release", "end", "rebooted").with_input(VM1)).is_err()
-        );
-        assert!(check(Event::new("qemu", "vm1", "start", "end", "-").with_input(VM1)).is_err());
-        assert!(check(Event::new("qemu", "vm1", "start", "begin", "-")).is_err());
         assert!(
             check(
-                Event::new("qemu", "vm1", "start", "begin", "-").with_input(b"<domain><name>vm1")
+                &QemuDriver,
+                &Event::new("qemu", "vm1", "release", "end", "rebooted").with_input(VM1)
+            )
+            .is_err()
+        );
+        assert!(
+            check(&QemuDriver, &Event::new("qemu", "vm1", "start", "end", "-").with_input(VM1))
+                .is_err()
+        );
+        assert!(check(&QemuDriver, &Event::new("qemu", "vm1", "start", "begin", "-")).is_err());
+        assert!(
+            check(
+                &QemuDriver,
+                &Event::new("qemu", "vm1", "start", "begin", "-").with_input(b"<domain><name>vm1")
             )
             .unwrap_err()
+            .to_string()
             .starts_with("the domain XML is not well-formed")
         );
     }
