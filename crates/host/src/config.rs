@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use virt_hooks_core::FailurePolicy;
 
-use crate::discovery::Layout;
+use crate::hooks::Layout;
 
 /// Where the configuration file is looked for when none is named.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/virt-hooks/virt-hooks.toml";

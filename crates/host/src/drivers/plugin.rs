@@ -1,45 +1,9 @@
-//! Finding and loading driver plugins.
-//!
-//! A driver plugin is a shared library named `libvirt_hooks_driver_<name>.so`
-//! (the file cargo writes for a crate with `[lib] name =
-//! "virt_hooks_driver_<name>"` and `crate-type = ["cdylib", ...]`). Other files
-//! in a plugin directory are ignored; matching files are loaded in byte
-//! order of their names.
-//!
-//! The search path, in order:
-//!
-//! 1. every directory added with [`PluginSearch::dir`] (`--plugin-dir`);
-//! 2. the directories in `VIRT_HOOKS_PLUGIN_PATH`, separated by `:`;
-//! 3. the directory of the running executable, so that `target/<profile>/`
-//!    works after `cargo build`;
-//! 4. `/usr/lib/virt-hooks/plugins`.
-//!
-//! Each of the last three can be switched off. A missing default directory is
-//! skipped; a missing directory given with [`PluginSearch::dir`] is an error.
-//! When two plugins provide the same driver, the first one on the search path
-//! wins and the second is reported. A file whose name already says it is a
-//! second copy (`libvirt_hooks_driver_<name>.so` when a driver `<name>` is
-//! loaded) is reported the same way without being opened: loading a plugin
-//! costs about a quarter of a millisecond, most of it abi_stable's layout
-//! check.
-//!
-//! A host that needs one driver only (`virt-hook run` and `plan`, and
-//! virt-hook as libvirt's hook script) can ask for it with
-//! [`RegistryBuilder::only_driver`](crate::RegistryBuilder::only_driver):
-//! then the first file named `libvirt_hooks_driver_<name>.so` on the search
-//! path is loaded alone, and everything is loaded as usual only when no such
-//! file provides that driver (another file may provide it under another
-//! name).
-//!
-//! Loading a library runs code from it, with the host's privileges, before
-//! any other check. So a plugin file is refused, without being opened, when
-//! it or its directory is writable by group or others, or is owned by anyone
-//! but root and the host's effective user. Loaded libraries are never
-//! unloaded.
-//!
-//! A plugin that cannot be loaded becomes one [`PluginError`]: it never stops
-//! the other plugins from loading, and never crashes the host (the boundary
-//! catches a driver's panics; see `virt-hooks-abi`).
+//! Finding and opening driver plugin files: the search path, the file-name
+//! pattern, the trust rule for plugins, and loading one file through
+//! `virt-hooks-abi`. This module only reports what it found and loaded; what
+//! to do with it (a second copy of a driver, a disabled driver, the
+//! one-driver shortcut, a file named after another driver) is decided by the
+//! registry. The rules users see are documented on [`PluginSearch`].
 
 use std::collections::HashSet;
 use std::fs;
@@ -47,8 +11,14 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::registry::{Driver, Registry};
-use crate::{security, spawn};
+use virt_hooks_abi::LoadError;
+
+use super::driver::Driver;
+use crate::hooks::{
+    message,
+    security::{self, SecurityProblem},
+};
+use crate::spawn;
 
 /// The file name prefix of a driver plugin.
 pub const PLUGIN_PREFIX: &str = "libvirt_hooks_driver_";
@@ -60,22 +30,156 @@ pub const PLUGIN_PATH_ENV: &str = "VIRT_HOOKS_PLUGIN_PATH";
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/virt-hooks/plugins";
 
 /// A plugin file (or plugin directory) that could not be used, and why.
+///
+/// Its text is `<file>: <reason>`, one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {reason}", file.display())]
 pub struct PluginError {
     /// The plugin file, or the directory when the directory itself failed.
     pub file: PathBuf,
-    /// Why it was not loaded: one lowercase line.
-    pub reason: String,
+    /// Why it was not loaded; its text is one lowercase line.
+    pub reason: PluginFailure,
 }
 
 impl PluginError {
-    fn new(file: &Path, reason: impl Into<String>) -> PluginError {
+    pub(crate) fn new(file: &Path, reason: impl Into<PluginFailure>) -> PluginError {
         PluginError { file: file.to_owned(), reason: reason.into() }
     }
 }
 
-/// Where plugins are looked for; see the [module docs](self) for the order.
+/// Why a plugin file (or directory) was not used: the reason of a
+/// [`PluginError`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginFailure {
+    /// A directory given explicitly (`--plugin-dir`, `plugin_path`) does not
+    /// exist.
+    #[error("the plugin directory does not exist")]
+    MissingDir,
+    /// A plugin directory exists but cannot be listed.
+    #[error("cannot read the plugin directory: {reason}")]
+    UnreadableDir {
+        /// The OS reason, lowercase.
+        reason: String,
+    },
+    /// The file or its directory breaks the trust rule: it was not opened.
+    #[error(transparent)]
+    Refused(#[from] PluginRefusal),
+    /// The file was opened but is not a plugin this host can use.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The file provides a driver that is already loaded; the first one
+    /// stays. A file named after a loaded driver is reported this way
+    /// without being opened.
+    #[error("a second '{driver}' driver, ignored; the first {}", origin(first.as_deref()))]
+    Duplicate {
+        /// The driver name.
+        driver: String,
+        /// Where the first one came from; `None` when it is compiled in.
+        first: Option<PathBuf>,
+    },
+}
+
+/// "is compiled in" or "came from <file>".
+fn origin(first: Option<&Path>) -> String {
+    first.map_or_else(|| "is compiled in".to_owned(), |f| format!("came from {}", f.display()))
+}
+
+/// Why a plugin file is not trusted, so never opened: the script security
+/// rules, applied to plugins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginRefusal {
+    /// The directory holding the file breaks the rules.
+    #[error("refused: its directory {} {problem}", dir.display())]
+    Directory {
+        /// The plugin directory.
+        dir: PathBuf,
+        /// What is wrong with it.
+        problem: SecurityProblem,
+    },
+    /// The file breaks the rules.
+    #[error("refused: the file {0}")]
+    File(SecurityProblem),
+    /// The name is a directory, FIFO, socket or device.
+    #[error("refused: not a regular file")]
+    NotAFile,
+    /// The file cannot be examined.
+    #[error("refused: cannot examine it: {reason}")]
+    Unexaminable {
+        /// The OS reason, lowercase.
+        reason: String,
+    },
+}
+
+/// Something about a plugin that loaded, worth fixing but not refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PluginWarning {
+    /// The file's name announces one driver and the plugin provides
+    /// another. The driver is used under its own name, but the one-driver
+    /// shortcut ([`RegistryBuilder::only_driver`](crate::RegistryBuilder::only_driver))
+    /// cannot find it by its file name, and a file named after a loaded
+    /// driver is refused without being opened. Rename the file.
+    #[error(
+        "{}: the file name says driver '{named}' but the plugin provides driver '{driver}'; \
+         rename the file to {PLUGIN_PREFIX}{driver}{PLUGIN_SUFFIX}",
+        file.display()
+    )]
+    NameMismatch {
+        /// The plugin file.
+        file: PathBuf,
+        /// The driver its file name announces (`libvirt_hooks_driver_<named>.so`).
+        named: String,
+        /// The driver it provides (`info().name`).
+        driver: String,
+    },
+}
+
+/// Where plugins are looked for.
+///
+/// A driver plugin is a shared library named `libvirt_hooks_driver_<name>.so`
+/// (the file cargo writes for a crate with `[lib] name =
+/// "virt_hooks_driver_<name>"` and `crate-type = ["cdylib", ...]`). Other
+/// files in a plugin directory are ignored; matching files are loaded in
+/// byte order of their names. The driver's name comes from its `info()`;
+/// a file whose name announces another driver is loaded and reported as a
+/// [`PluginWarning::NameMismatch`].
+///
+/// The search path, in order:
+///
+/// 1. every directory added with [`PluginSearch::dir`] (`--plugin-dir`);
+/// 2. the directories in `VIRT_HOOKS_PLUGIN_PATH`, separated by `:`;
+/// 3. the directory of the running executable, so that `target/<profile>/`
+///    works after `cargo build`;
+/// 4. `/usr/lib/virt-hooks/plugins`.
+///
+/// Each of the last three can be switched off. A missing default directory
+/// is skipped; a missing directory given with [`PluginSearch::dir`] is an
+/// error. When two plugins provide the same driver, the first one on the
+/// search path wins and the second is reported. A file whose name already
+/// says it is a second copy (`libvirt_hooks_driver_<name>.so` when a driver
+/// `<name>` is loaded) is reported the same way without being opened:
+/// loading a plugin costs about a quarter of a millisecond, most of it
+/// abi_stable's layout check.
+///
+/// A host that needs one driver only (`virt-hook run` and `plan`, and
+/// virt-hook as libvirt's hook script) can ask for it with
+/// [`RegistryBuilder::only_driver`](crate::RegistryBuilder::only_driver):
+/// then the first file named `libvirt_hooks_driver_<name>.so` on the search
+/// path is loaded alone, and everything is loaded as usual only when no such
+/// file provides that driver (another file may provide it under another
+/// name).
+///
+/// Loading a library runs code from it, with the host's privileges, before
+/// any other check. So a plugin file is refused, without being opened, when
+/// it or its directory is writable by group or others, or is owned by
+/// anyone but root and the host's effective user. Loaded libraries are
+/// never unloaded.
+///
+/// A plugin that cannot be loaded becomes one [`PluginError`]: it never
+/// stops the other plugins from loading, and never crashes the host (the
+/// boundary catches a driver's panics; see `virt-hooks-abi`).
 #[derive(Debug, Clone)]
 pub struct PluginSearch {
     dirs: Vec<PathBuf>,
@@ -92,10 +196,10 @@ impl Default for PluginSearch {
 
 /// One directory of the search path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SearchDir {
-    pub(crate) path: PathBuf,
+struct SearchDir {
+    path: PathBuf,
     /// Given explicitly: a missing directory is an error.
-    pub(crate) explicit: bool,
+    explicit: bool,
 }
 
 impl PluginSearch {
@@ -141,7 +245,7 @@ impl PluginSearch {
         self.search_dirs().into_iter().map(|d| d.path).collect()
     }
 
-    pub(crate) fn search_dirs(&self) -> Vec<SearchDir> {
+    fn search_dirs(&self) -> Vec<SearchDir> {
         let mut out: Vec<SearchDir> =
             self.dirs.iter().map(|d| SearchDir { path: d.clone(), explicit: true }).collect();
         let default = |path: PathBuf| SearchDir { path, explicit: false };
@@ -163,120 +267,130 @@ impl PluginSearch {
         }
         out
     }
+
+    /// Every plugin file on the search path, in search order, and the
+    /// directories that could not be searched, each where it was met. A
+    /// directory met twice is searched once.
+    pub(crate) fn candidates(&self) -> Vec<Found> {
+        let euid = spawn::effective_uid();
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for dir in self.search_dirs() {
+            let key = fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
+            if !seen.insert(key) {
+                log::debug!(
+                    "plugin directory {} is already on the search path",
+                    dir.path.display()
+                );
+                continue;
+            }
+            let files = match plugin_files(&dir.path) {
+                Ok(files) => files,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !dir.explicit => {
+                    log::debug!("no plugin directory {}", dir.path.display());
+                    continue;
+                }
+                Err(e) => {
+                    let reason = match e.kind() {
+                        io::ErrorKind::NotFound => PluginFailure::MissingDir,
+                        _ => PluginFailure::UnreadableDir { reason: io_reason(&e) },
+                    };
+                    out.push(Found::Failed(PluginError::new(&dir.path, reason)));
+                    continue;
+                }
+            };
+            if files.is_empty() {
+                log::debug!("no plugins in {}", dir.path.display());
+                continue;
+            }
+            let dir_refusal = untrusted_dir(&dir.path, euid);
+            out.extend(files.into_iter().map(|file| {
+                Found::File(Candidate { file, dir_refusal: dir_refusal.clone(), euid })
+            }));
+        }
+        out
+    }
+
+    /// The first file named after `driver` on the search path, if any.
+    pub(crate) fn candidate_named(&self, driver: &str) -> Option<Candidate> {
+        let file_name = format!("{PLUGIN_PREFIX}{driver}{PLUGIN_SUFFIX}");
+        if !is_plugin_name(&file_name) || driver.contains('/') {
+            return None;
+        }
+        let euid = spawn::effective_uid();
+        for dir in self.search_dirs() {
+            let file = dir.path.join(&file_name);
+            match fs::symlink_metadata(&file) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    log::debug!("cannot examine {}: {}", file.display(), io_reason(&e));
+                    continue;
+                }
+            }
+            return Some(Candidate { file, dir_refusal: untrusted_dir(&dir.path, euid), euid });
+        }
+        None
+    }
+}
+
+/// One step of the search: a plugin file, or a directory that failed.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// A file whose name is a plugin file name.
+    File(Candidate),
+    /// A plugin directory that could not be searched.
+    Failed(PluginError),
+}
+
+/// A plugin file on the search path, not opened yet.
+#[derive(Debug)]
+pub(crate) struct Candidate {
+    pub(crate) file: PathBuf,
+    /// Why its directory is not trusted, if it is not.
+    dir_refusal: Option<PluginRefusal>,
+    euid: u32,
+}
+
+impl Candidate {
+    /// The driver the file's name announces:
+    /// `libvirt_hooks_driver_<name>.so` gives `<name>`.
+    pub(crate) fn named(&self) -> Option<&str> {
+        let name = self.file.file_name()?.to_str()?;
+        is_plugin_name(name).then(|| &name[PLUGIN_PREFIX.len()..name.len() - PLUGIN_SUFFIX.len()])
+    }
+
+    /// The trust rule: the directory, then the file. Nothing is opened.
+    pub(crate) fn vet(&self) -> Result<(), PluginError> {
+        match self.dir_refusal.clone().or_else(|| untrusted_file(&self.file, self.euid)) {
+            Some(refusal) => Err(PluginError::new(&self.file, refusal)),
+            None => Ok(()),
+        }
+    }
+
+    /// Opens the file (which runs its code: [`vet`](Candidate::vet) it
+    /// first) and reads its driver's description and table.
+    pub(crate) fn open(&self) -> Result<Driver, PluginError> {
+        let started = Instant::now();
+        let imp =
+            virt_hooks_abi::load_driver(&self.file).map_err(|e| PluginError::new(&self.file, e))?;
+        let driver = Driver::new(imp, Some(self.file.clone()));
+        log::debug!(
+            "loaded driver '{}' {} from {} in {:?}",
+            driver.name(),
+            driver.info().version,
+            self.file.display(),
+            started.elapsed()
+        );
+        Ok(driver)
+    }
 }
 
 /// Returns true if and only if `name` is a plugin file name.
-pub(crate) fn is_plugin_name(name: &str) -> bool {
+fn is_plugin_name(name: &str) -> bool {
     name.len() > PLUGIN_PREFIX.len() + PLUGIN_SUFFIX.len()
         && name.starts_with(PLUGIN_PREFIX)
         && name.ends_with(PLUGIN_SUFFIX)
-}
-
-/// The driver name a plugin file's name announces:
-/// `libvirt_hooks_driver_<name>.so` gives `<name>`.
-fn name_of(file: &Path) -> Option<&str> {
-    let name = file.file_name()?.to_str()?;
-    is_plugin_name(name).then(|| &name[PLUGIN_PREFIX.len()..name.len() - PLUGIN_SUFFIX.len()])
-}
-
-/// Loads into `registry` only the plugin file named after `driver`, the
-/// first on the search path, unless a driver of that name is already
-/// there. Returns true when the registry now has the driver (or it is
-/// disabled), and the file tried, if any. On false the caller loads
-/// everything, skipping the file tried here (its result is kept).
-pub(crate) fn load_only(
-    search: &PluginSearch,
-    driver: &str,
-    registry: &mut Registry,
-) -> (bool, Option<PathBuf>) {
-    if registry.get(driver).is_some() {
-        return (true, None);
-    }
-    let file_name = format!("{PLUGIN_PREFIX}{driver}{PLUGIN_SUFFIX}");
-    if !is_plugin_name(&file_name) || driver.contains('/') {
-        return (false, None);
-    }
-    let euid = spawn::effective_uid();
-    for dir in search.search_dirs() {
-        let file = dir.path.join(&file_name);
-        match fs::symlink_metadata(&file) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                log::debug!("cannot examine {}: {}", file.display(), io_reason(&e));
-                continue;
-            }
-        }
-        let problem = untrusted(&dir.path, euid)
-            .map(|p| format!("its directory {} {p}", dir.path.display()))
-            .or_else(|| untrusted_file(&file, euid));
-        let result = match problem {
-            Some(reason) => Err(PluginError::new(&file, format!("refused: {reason}"))),
-            None => load_one(&file, registry),
-        };
-        if let Err(error) = result {
-            log::debug!("{error}");
-            registry.push_error(error);
-        }
-        let found =
-            registry.get(driver).is_some() || registry.disabled().iter().any(|d| d == driver);
-        return (found, Some(file));
-    }
-    (false, None)
-}
-
-/// Loads every plugin on the search path into `registry`, keeping every
-/// failure in its errors. `skip` was tried already.
-pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry, skip: Option<&Path>) {
-    let euid = spawn::effective_uid();
-    let mut seen = HashSet::new();
-    for dir in search.search_dirs() {
-        let key = fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());
-        if !seen.insert(key) {
-            log::debug!("plugin directory {} is already on the search path", dir.path.display());
-            continue;
-        }
-        let files = match plugin_files(&dir.path) {
-            Ok(files) => files,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && !dir.explicit => {
-                log::debug!("no plugin directory {}", dir.path.display());
-                continue;
-            }
-            Err(e) => {
-                let reason = match e.kind() {
-                    io::ErrorKind::NotFound => "the plugin directory does not exist".to_owned(),
-                    _ => format!("cannot read the plugin directory: {}", io_reason(&e)),
-                };
-                registry.push_error(PluginError::new(&dir.path, reason));
-                continue;
-            }
-        };
-        if files.is_empty() {
-            log::debug!("no plugins in {}", dir.path.display());
-            continue;
-        }
-        let dir_problem =
-            untrusted(&dir.path, euid).map(|p| format!("its directory {} {p}", dir.path.display()));
-        for file in files {
-            if skip == Some(file.as_path()) {
-                continue;
-            }
-            let problem = dir_problem.clone().or_else(|| untrusted_file(&file, euid));
-            let result = match problem {
-                Some(reason) => Err(PluginError::new(&file, format!("refused: {reason}"))),
-                None => match name_of(&file).and_then(|name| registry.get(name)) {
-                    // Its name says it is a second copy: no need to open it
-                    // to refuse it.
-                    Some(first) => Err(duplicate(&file, first)),
-                    None => load_one(&file, registry),
-                },
-            };
-            if let Err(error) = result {
-                log::debug!("{error}");
-                registry.push_error(error);
-            }
-        }
-    }
 }
 
 /// The plugin files in `dir`, sorted by name.
@@ -293,55 +407,28 @@ fn plugin_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn load_one(file: &Path, registry: &mut Registry) -> Result<(), PluginError> {
-    let started = Instant::now();
-    let imp =
-        virt_hooks_abi::load_driver(file).map_err(|e| PluginError::new(file, e.to_string()))?;
-    let driver = Driver::new(imp, Some(file.to_owned()));
-    log::debug!(
-        "loaded driver '{}' {} from {} in {:?}",
-        driver.name(),
-        driver.info().version,
-        file.display(),
-        started.elapsed()
-    );
-    registry.insert(driver).map_err(|dup| match registry.get(dup.name()) {
-        Some(first) => duplicate(file, first),
-        None => PluginError::new(file, format!("a second '{}' driver, ignored", dup.name())),
-    })
-}
-
-/// `file` provides a driver `first` already provides.
-fn duplicate(file: &Path, first: &Driver) -> PluginError {
-    let origin = first
-        .file()
-        .map_or_else(|| "is compiled in".to_owned(), |f| format!("came from {}", f.display()));
-    PluginError::new(
-        file,
-        format!("a second '{}' driver, ignored; the first {origin}", first.name()),
-    )
+/// Why the plugin directory `dir` cannot be trusted, if it cannot.
+fn untrusted_dir(dir: &Path, euid: u32) -> Option<PluginRefusal> {
+    security::vet_entry(dir, euid, false)
+        .err()
+        .map(|u| PluginRefusal::Directory { dir: dir.to_owned(), problem: u.problem })
 }
 
 /// Why `path` (a plugin file) cannot be trusted, if it cannot.
-fn untrusted_file(path: &Path, euid: u32) -> Option<String> {
+fn untrusted_file(path: &Path, euid: u32) -> Option<PluginRefusal> {
     match fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => Some("not a regular file".to_owned()),
-        Ok(_) => untrusted(path, euid).map(|p| format!("the file {p}")),
-        Err(e) => Some(format!("cannot examine it: {}", io_reason(&e))),
+        Ok(meta) if !meta.is_file() => Some(PluginRefusal::NotAFile),
+        Ok(_) => {
+            security::vet_entry(path, euid, false).err().map(|u| PluginRefusal::File(u.problem))
+        }
+        Err(e) => Some(PluginRefusal::Unexaminable { reason: io_reason(&e) }),
     }
-}
-
-/// Why a file or directory cannot be trusted to hold code the host runs,
-/// as a predicate ("is writable by its group (mode 0664)"): the script
-/// security rule, applied to plugins.
-fn untrusted(path: &Path, euid: u32) -> Option<String> {
-    security::check_entry(path, euid, false).err().map(|u| u.problem.to_string())
 }
 
 /// "Permission denied (os error 13)" -> "permission denied": the OS reason,
 /// lowercased to sit inside a message.
 fn io_reason(e: &io::Error) -> String {
-    let text = crate::message::strerror(e);
+    let text = message::strerror(e);
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }
@@ -379,121 +466,103 @@ mod tests {
         assert_eq!(search.resolve(), [PathBuf::from(SYSTEM_PLUGIN_DIR)]);
     }
 
-    #[test]
-    fn a_missing_explicit_dir_is_an_error_and_other_files_are_ignored() {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        fs::write(tmp.path().join("README"), "not a plugin").unwrap();
-        fs::write(tmp.path().join("libvirt_hooks_driver_x.so.bak"), "not a plugin").unwrap();
-        let missing = tmp.path().join("nope");
-        let mut search = PluginSearch::new();
-        search.dir(&missing).dir(tmp.path()).only_explicit();
-        let mut registry = Registry::default();
-        load_all(&search, &mut registry, None);
-        assert_eq!(
-            registry.errors(),
-            [PluginError::new(&missing, "the plugin directory does not exist")]
-        );
-        assert!(registry.drivers().is_empty());
-    }
-
-    struct Builtin;
-
-    impl virt_hooks_core::HookDriver for Builtin {
-        fn info(&self) -> virt_hooks_core::DriverInfo {
-            virt_hooks_core::DriverInfo::new("x", "1.0.0", "compiled in")
-        }
-        fn operations(&self) -> Vec<virt_hooks_core::OperationSpec> {
-            Vec::new()
-        }
-    }
-
-    fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
+    fn dir_with(names: &[&str]) -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         for name in names {
-            let file = tmp.path().join(format!("{PLUGIN_PREFIX}{name}{PLUGIN_SUFFIX}"));
+            let file = tmp.path().join(name);
             fs::write(&file, "text, not a library").unwrap();
             fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         }
         tmp
     }
 
+    fn files(found: &[Found]) -> Vec<String> {
+        found
+            .iter()
+            .map(|f| match f {
+                Found::File(c) => c.file.file_name().unwrap().to_str().unwrap().to_owned(),
+                Found::Failed(e) => format!("failed: {e}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_file_named_after_a_loaded_driver_is_refused_without_opening_it() {
-        let tmp = plugin_dir(&["x"]);
-        let mut builder = crate::RegistryBuilder::new();
-        builder.driver(Builtin).search().dir(tmp.path()).only_explicit();
-        let registry = builder.build();
-        // Opened, the text file would be "not a shared library".
-        let file = tmp.path().join("libvirt_hooks_driver_x.so");
+    fn candidates_are_the_plugin_files_in_search_order_each_directory_once() {
+        let (one, two) = (dir_with(&["libvirt_hooks_driver_b.so", "README"]), dir_with(&[]));
+        fs::write(two.path().join("libvirt_hooks_driver_a.so"), "x").unwrap();
+        fs::write(two.path().join("libvirt_hooks_driver_x.so.bak"), "x").unwrap();
+        let missing = one.path().join("nope");
+        let mut search = PluginSearch::new();
+        search.dir(one.path()).dir(&missing).dir(two.path()).dir(one.path()).only_explicit();
         assert_eq!(
-            registry.errors(),
-            [PluginError::new(&file, "a second 'x' driver, ignored; the first is compiled in")]
+            files(&search.candidates()),
+            [
+                "libvirt_hooks_driver_b.so".to_owned(),
+                format!("failed: {}: the plugin directory does not exist", missing.display()),
+                "libvirt_hooks_driver_a.so".to_owned(),
+            ]
         );
+        let named = search.candidate_named("a").unwrap();
+        assert_eq!(named.file, two.path().join("libvirt_hooks_driver_a.so"));
+        assert_eq!(named.named(), Some("a"));
+        assert!(search.candidate_named("c").is_none());
+        assert!(search.candidate_named("../a").is_none());
+        assert!(search.candidate_named("").is_none());
     }
 
     #[test]
-    fn only_driver_falls_back_to_everything_and_tries_each_file_once() {
-        let tmp = plugin_dir(&["a", "b"]);
-        let files = |registry: &Registry| -> Vec<PathBuf> {
-            registry.errors().iter().map(|e| e.file.clone()).collect()
-        };
-        let (a, b) = (
-            tmp.path().join(format!("{PLUGIN_PREFIX}a.so")),
-            tmp.path().join(format!("{PLUGIN_PREFIX}b.so")),
-        );
-        // b's file does not load: everything is tried, b's file once.
-        let mut builder = crate::RegistryBuilder::new();
-        builder.only_driver("b").search().dir(tmp.path()).only_explicit();
-        assert_eq!(files(&builder.build()), [b.clone(), a.clone()]);
-        // No file named after c: everything.
-        let mut builder = crate::RegistryBuilder::new();
-        builder.only_driver("c").search().dir(tmp.path()).only_explicit();
-        assert_eq!(files(&builder.build()), [a.clone(), b.clone()]);
-        // A compiled-in driver of that name: no plugin is opened at all.
-        let mut builder = crate::RegistryBuilder::new();
-        builder.driver(Builtin).only_driver("x").search().dir(tmp.path()).only_explicit();
-        let registry = builder.build();
-        assert!(registry.errors().is_empty(), "{:?}", registry.errors());
-        assert_eq!(registry.drivers().len(), 1);
-    }
-
-    #[test]
-    fn writable_files_and_directories_are_refused_before_loading() {
-        let tmp = tempfile::tempdir().unwrap();
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fn refusals_are_typed_and_nothing_is_opened() {
+        let tmp = dir_with(&["libvirt_hooks_driver_x.so"]);
         let file = tmp.path().join("libvirt_hooks_driver_x.so");
-        fs::write(&file, "text, never opened").unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
         let mut search = PluginSearch::new();
         search.dir(tmp.path()).only_explicit();
-        let mut registry = Registry::default();
-        load_all(&search, &mut registry, None);
+        let candidate = search.candidate_named("x").unwrap();
+        let err = candidate.vet().unwrap_err();
         assert_eq!(
-            registry.errors(),
-            [PluginError::new(&file, "refused: the file is writable by its group (mode 0664)")]
+            err.reason,
+            PluginFailure::Refused(PluginRefusal::File(SecurityProblem::Writable(0o100664)))
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("{}: refused: the file is writable by its group (mode 0664)", file.display())
         );
 
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
-        let mut registry = Registry::default();
-        load_all(&search, &mut registry, None);
-        assert_eq!(
-            registry.errors()[0].reason,
-            format!(
-                "refused: its directory {} is writable by group and others (mode 0777)",
-                tmp.path().display()
-            )
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o757)).unwrap();
+        let candidate = search.candidate_named("x").unwrap();
+        let err = candidate.vet().unwrap_err();
+        assert!(
+            matches!(
+                &err.reason,
+                PluginFailure::Refused(PluginRefusal::Directory {
+                    dir,
+                    problem: SecurityProblem::Writable(_),
+                }) if dir == tmp.path()
+            ),
+            "{err:?}"
         );
 
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let mut registry = Registry::default();
-        load_all(&search, &mut registry, None);
-        assert!(
-            registry.errors()[0].reason.starts_with("not a shared library ("),
-            "{:?}",
-            registry.errors()
-        );
+        let candidate = search.candidate_named("x").unwrap();
+        assert_eq!(candidate.vet(), Ok(()));
+        // Opened, the text file is no library: the abi's typed error, its text unchanged.
+        let err = candidate.open().unwrap_err();
+        let PluginFailure::Load(LoadError::NotALibrary { .. }) = &err.reason else {
+            panic!("{err:?}")
+        };
+        assert!(err.reason.to_string().starts_with("not a shared library ("), "{err}");
+    }
+
+    #[test]
+    fn a_directory_named_like_a_plugin_is_not_a_regular_file() {
+        let tmp = dir_with(&[]);
+        fs::create_dir(tmp.path().join("libvirt_hooks_driver_d.so")).unwrap();
+        let mut search = PluginSearch::new();
+        search.dir(tmp.path()).only_explicit();
+        let err = search.candidate_named("d").unwrap().vet().unwrap_err();
+        assert_eq!(err.reason, PluginFailure::Refused(PluginRefusal::NotAFile));
+        assert!(err.to_string().ends_with(": refused: not a regular file"), "{err}");
     }
 }

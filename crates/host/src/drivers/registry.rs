@@ -1,148 +1,19 @@
-use std::path::{Path, PathBuf};
+//! The drivers a host knows: compiled-in drivers and the plugins found on
+//! the search path, and every policy about them: the first driver of a name
+//! wins, a disabled driver is dropped, a file named after a loaded driver is
+//! not opened, the one-driver shortcut, and the warning for a plugin whose
+//! file name announces another driver.
+
+use std::path::Path;
 use std::sync::Arc;
 
-use virt_hooks_core::{DriverError, DriverInfo, Event, HookDriver, OperationSpec, SpecError};
+use virt_hooks_core::{Event, HookDriver};
 
-use crate::{
-    config::Config,
-    plugin::{self, PluginError, PluginSearch},
+use super::{
+    driver::{Driver, EventError},
+    plugin::{Candidate, Found, PluginError, PluginFailure, PluginSearch, PluginWarning},
 };
-
-/// A driver the host can use: its description and operation table, read once
-/// when it was loaded, and the implementation behind them.
-pub struct Driver {
-    info: DriverInfo,
-    operations: Vec<OperationSpec>,
-    file: Option<PathBuf>,
-    imp: Arc<dyn HookDriver>,
-}
-
-impl std::fmt::Debug for Driver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
-            .field("info", &self.info)
-            .field("file", &self.file)
-            .field("operations", &self.operations.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Driver {
-    /// Wraps a driver, reading its description and operation table once.
-    /// `file` is the plugin it came from, or `None` for a driver compiled in.
-    pub(crate) fn new(imp: impl Into<Arc<dyn HookDriver>>, file: Option<PathBuf>) -> Driver {
-        let imp = imp.into();
-        Driver { info: imp.info(), operations: imp.operations(), file, imp }
-    }
-
-    /// The driver name (the hook script's file name).
-    pub fn name(&self) -> &str {
-        &self.info.name
-    }
-
-    /// Name, version and description.
-    pub fn info(&self) -> &DriverInfo {
-        &self.info
-    }
-
-    /// The operation table.
-    pub fn operations(&self) -> &[OperationSpec] {
-        &self.operations
-    }
-
-    /// The plugin file the driver was loaded from; `None` when compiled in.
-    pub fn file(&self) -> Option<&Path> {
-        self.file.as_deref()
-    }
-
-    /// Checks `event` against the operation table, then lets the driver check
-    /// the rest. Returns the event's row of the table.
-    ///
-    /// # Errors
-    ///
-    /// [`EventError`] naming the driver, the operation and the reason.
-    pub fn validate<'s>(&'s self, event: &Event<'_>) -> Result<&'s OperationSpec, EventError> {
-        let spec = self.select(event)?;
-        self.check_document(event)?;
-        Ok(spec)
-    }
-
-    /// The first half of [`validate`](Driver::validate): the event against
-    /// the operation table only (operation, sub-operation, extra, whether a
-    /// document is there). Cheap; the driver's code is not called.
-    ///
-    /// # Errors
-    ///
-    /// [`EventError::Spec`].
-    pub fn select<'s>(&'s self, event: &Event<'_>) -> Result<&'s OperationSpec, EventError> {
-        OperationSpec::select(&self.operations, event).map_err(EventError::Spec)
-    }
-
-    /// The second half of [`validate`](Driver::validate): the driver's own
-    /// checks of the event (for the qemu and lxc drivers, a parse of the
-    /// domain XML). The runner calls it only once it knows a script will run.
-    ///
-    /// # Errors
-    ///
-    /// [`EventError::Driver`] with the driver's reason.
-    pub fn check_document(&self, event: &Event<'_>) -> Result<(), EventError> {
-        self.imp.validate(event).map_err(|source| EventError::Driver {
-            driver: self.info.name.clone(),
-            operation: event.operation.to_owned(),
-            source,
-        })
-    }
-
-    /// Checks only what says which scripts `event` would run: the operation,
-    /// its sub-operation and extra, not the input document (which the
-    /// driver's own checks need). For planning without a document.
-    ///
-    /// # Errors
-    ///
-    /// [`EventError::Spec`].
-    pub fn validate_args<'s>(&'s self, event: &Event<'_>) -> Result<&'s OperationSpec, EventError> {
-        let spec = OperationSpec::find(&self.operations, event).map_err(EventError::Spec)?;
-        spec.check_args(event).map_err(EventError::Spec)?;
-        Ok(spec)
-    }
-
-    /// Lets the driver check a filter script's output.
-    ///
-    /// # Errors
-    ///
-    /// The driver's reason.
-    pub fn check_output(&self, event: &Event<'_>, output: &[u8]) -> Result<(), DriverError> {
-        self.imp.check_output(event, output)
-    }
-}
-
-/// An event that no script may see: it names no loaded driver, breaks its
-/// operation table, or was refused by the driver.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum EventError {
-    /// No loaded driver has this name.
-    #[error("no driver named '{driver}'; loaded drivers: {}", if valid.is_empty() { "none".to_owned() } else { valid.join(", ") })]
-    UnknownDriver {
-        /// The name asked for.
-        driver: String,
-        /// The names of the loaded drivers.
-        valid: Vec<String>,
-    },
-    /// The event does not fit the driver's operation table.
-    #[error(transparent)]
-    Spec(SpecError),
-    /// The driver refused the event.
-    #[error("driver '{driver}' refused '{operation}': {source}")]
-    Driver {
-        /// The driver name.
-        driver: String,
-        /// The operation.
-        operation: String,
-        /// The driver's reason.
-        source: DriverError,
-    },
-}
+use crate::config::Config;
 
 /// The drivers a host knows, and the plugins that failed to load.
 ///
@@ -154,6 +25,7 @@ pub enum EventError {
 pub struct Registry {
     drivers: Vec<Driver>,
     errors: Vec<PluginError>,
+    warnings: Vec<PluginWarning>,
     disabled: Vec<String>,
 }
 
@@ -195,9 +67,22 @@ impl Registry {
         &self.disabled
     }
 
-    /// Adds a driver unless one of that name is already there, which is
-    /// then handed back. A disabled driver is dropped (and `Ok`).
-    pub(crate) fn insert(&mut self, driver: Driver) -> Result<(), Box<Driver>> {
+    /// What is worth fixing about plugins that loaded (each also logged as
+    /// a warning).
+    pub fn warnings(&self) -> &[PluginWarning] {
+        &self.warnings
+    }
+
+    /// Returns true if and only if the driver `name` is loaded or disabled:
+    /// nothing more to look for.
+    fn settled(&self, name: &str) -> bool {
+        self.get(name).is_some() || self.disabled.iter().any(|d| d == name)
+    }
+
+    /// Adds a driver unless one of that name is already there: then the
+    /// first one is handed back and `driver` is dropped. A disabled driver
+    /// is dropped (and `Ok`).
+    fn insert(&mut self, driver: Driver) -> Result<(), &Driver> {
         if self.disabled.iter().any(|d| d == driver.name()) {
             log::info!(
                 "driver '{}' is disabled; not using it{}",
@@ -206,16 +91,56 @@ impl Registry {
             );
             return Ok(());
         }
-        if self.get(driver.name()).is_some() {
-            return Err(Box::new(driver));
+        if let Some(at) = self.drivers.iter().position(|d| d.name() == driver.name()) {
+            return Err(&self.drivers[at]);
         }
         self.drivers.push(driver);
         Ok(())
     }
 
-    pub(crate) fn push_error(&mut self, error: PluginError) {
-        self.errors.push(error);
+    /// Loads one plugin file, or keeps why not: the trust rule first, then
+    /// a file named after a loaded driver is refused unopened, then the file
+    /// is opened and its driver added (unless disabled or a second copy).
+    fn load(&mut self, candidate: &Candidate) {
+        if let Err(error) = self.try_load(candidate) {
+            log::debug!("{error}");
+            self.errors.push(error);
+        }
     }
+
+    fn try_load(&mut self, candidate: &Candidate) -> Result<(), PluginError> {
+        candidate.vet()?;
+        let file = &candidate.file;
+        if let Some(first) = candidate.named().and_then(|name| self.get(name)) {
+            // Its name says it is a second copy: no need to open it to
+            // refuse it.
+            return Err(duplicate(file, first));
+        }
+        let driver = candidate.open()?;
+        if let Some(named) = candidate.named()
+            && named != driver.name()
+        {
+            let warning = PluginWarning::NameMismatch {
+                file: file.clone(),
+                named: named.to_owned(),
+                driver: driver.name().to_owned(),
+            };
+            log::warn!("{warning}");
+            self.warnings.push(warning);
+        }
+        self.insert(driver).map_err(|first| duplicate(file, first))
+    }
+}
+
+/// `file` provides a driver `first` already provides.
+fn duplicate(file: &Path, first: &Driver) -> PluginError {
+    PluginError::new(
+        file,
+        PluginFailure::Duplicate {
+            driver: first.name().to_owned(),
+            first: first.file().map(Path::to_owned),
+        },
+    )
 }
 
 /// Builds a [`Registry`]: compiled-in drivers first, then plugins from the
@@ -312,14 +237,167 @@ impl RegistryBuilder {
                 );
             }
         }
-        let skip = match &self.only {
-            Some(name) => match plugin::load_only(&self.search, name, &mut registry) {
-                (true, _) => return registry,
-                (false, tried) => tried,
-            },
-            None => None,
-        };
-        plugin::load_all(&self.search, &mut registry, skip.as_deref());
+        let mut tried = None;
+        if let Some(name) = &self.only {
+            if registry.get(name).is_some() {
+                return registry;
+            }
+            if let Some(candidate) = self.search.candidate_named(name) {
+                registry.load(&candidate);
+                if registry.settled(name) {
+                    return registry;
+                }
+                log::debug!(
+                    "{} does not provide driver '{name}': loading every plugin",
+                    candidate.file.display()
+                );
+                // Tried once; its result is kept.
+                tried = Some(candidate.file);
+            }
+        }
+        for found in self.search.candidates() {
+            match found {
+                Found::File(candidate) if tried.as_ref() == Some(&candidate.file) => {}
+                Found::File(candidate) => registry.load(&candidate),
+                Found::Failed(error) => {
+                    log::debug!("{error}");
+                    registry.errors.push(error);
+                }
+            }
+        }
         registry
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::{PLUGIN_PREFIX, PLUGIN_SUFFIX};
+
+    struct Builtin;
+
+    impl HookDriver for Builtin {
+        fn info(&self) -> virt_hooks_core::DriverInfo {
+            virt_hooks_core::DriverInfo::new("x", "1.0.0", "compiled in")
+        }
+        fn operations(&self) -> Vec<virt_hooks_core::OperationSpec> {
+            Vec::new()
+        }
+    }
+
+    fn plugin_dir(names: &[&str]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        for name in names {
+            let file = tmp.path().join(format!("{PLUGIN_PREFIX}{name}{PLUGIN_SUFFIX}"));
+            fs::write(&file, "text, not a library").unwrap();
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        tmp
+    }
+
+    fn only_in(dir: &Path) -> RegistryBuilder {
+        let mut builder = RegistryBuilder::new();
+        builder.search().dir(dir).only_explicit();
+        builder
+    }
+
+    #[test]
+    fn a_missing_explicit_dir_is_an_error_and_other_files_are_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(tmp.path().join("README"), "not a plugin").unwrap();
+        fs::write(tmp.path().join("libvirt_hooks_driver_x.so.bak"), "not a plugin").unwrap();
+        let missing = tmp.path().join("nope");
+        let mut builder = RegistryBuilder::new();
+        builder.search().dir(&missing).dir(tmp.path()).only_explicit();
+        let registry = builder.build();
+        assert_eq!(registry.errors(), [PluginError::new(&missing, PluginFailure::MissingDir)]);
+        assert_eq!(registry.errors()[0].reason.to_string(), "the plugin directory does not exist");
+        assert!(registry.drivers().is_empty());
+    }
+
+    #[test]
+    fn a_file_named_after_a_loaded_driver_is_refused_without_opening_it() {
+        let tmp = plugin_dir(&["x"]);
+        let mut builder = only_in(tmp.path());
+        builder.driver(Builtin);
+        let registry = builder.build();
+        // Opened, the text file would be "not a shared library".
+        let file = tmp.path().join("libvirt_hooks_driver_x.so");
+        assert_eq!(
+            registry.errors(),
+            [PluginError::new(&file, PluginFailure::Duplicate { driver: "x".into(), first: None })]
+        );
+        assert_eq!(
+            registry.errors()[0].reason.to_string(),
+            "a second 'x' driver, ignored; the first is compiled in"
+        );
+    }
+
+    #[test]
+    fn only_driver_falls_back_to_everything_and_tries_each_file_once() {
+        let tmp = plugin_dir(&["a", "b"]);
+        let files = |registry: &Registry| -> Vec<PathBuf> {
+            registry.errors().iter().map(|e| e.file.clone()).collect()
+        };
+        let (a, b) = (
+            tmp.path().join(format!("{PLUGIN_PREFIX}a.so")),
+            tmp.path().join(format!("{PLUGIN_PREFIX}b.so")),
+        );
+        // b's file does not load: everything is tried, b's file once.
+        let mut builder = only_in(tmp.path());
+        builder.only_driver("b");
+        assert_eq!(files(&builder.build()), [b.clone(), a.clone()]);
+        // No file named after c: everything.
+        let mut builder = only_in(tmp.path());
+        builder.only_driver("c");
+        assert_eq!(files(&builder.build()), [a.clone(), b.clone()]);
+        // A compiled-in driver of that name: no plugin is opened at all.
+        let mut builder = only_in(tmp.path());
+        builder.driver(Builtin).only_driver("x");
+        let registry = builder.build();
+        assert!(registry.errors().is_empty(), "{:?}", registry.errors());
+        assert_eq!(registry.drivers().len(), 1);
+    }
+
+    #[test]
+    fn writable_files_and_directories_are_refused_before_loading() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let file = tmp.path().join("libvirt_hooks_driver_x.so");
+        fs::write(&file, "text, never opened").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o664)).unwrap();
+        let registry = only_in(tmp.path()).build();
+        assert_eq!(registry.errors().len(), 1);
+        assert_eq!(registry.errors()[0].file, file);
+        assert_eq!(
+            registry.errors()[0].reason.to_string(),
+            "refused: the file is writable by its group (mode 0664)"
+        );
+
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let registry = only_in(tmp.path()).build();
+        assert_eq!(
+            registry.errors()[0].reason.to_string(),
+            format!(
+                "refused: its directory {} is writable by group and others (mode 0777)",
+                tmp.path().display()
+            )
+        );
+
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let registry = only_in(tmp.path()).build();
+        assert!(
+            registry.errors()[0].reason.to_string().starts_with("not a shared library ("),
+            "{:?}",
+            registry.errors()
+        );
     }
 }

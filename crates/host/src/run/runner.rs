@@ -13,17 +13,18 @@ use std::{
 
 use virt_hooks_core::{Event, FailurePolicy, OperationSpec};
 
-use crate::{
+use super::{
     audit::{self, AuditFile},
+    check_report::{self, CheckReport},
+    outcome::{EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
+};
+use crate::{
     cancel::Cancel,
-    check::{self, CheckReport},
     config::{Config, DriverConfig, LeftoverPolicy, SecurityMode},
-    discovery::Layout,
-    message,
-    outcome::{EnvVar, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
-    registry::{Driver, EventError, Registry},
+    drivers::{Driver, EventError, Registry},
+    hooks::{Layout, message, security},
     script::{self, Limits},
-    security, spawn,
+    spawn,
 };
 
 /// Where libvirt looks for hook scripts on a distribution build.
@@ -536,7 +537,7 @@ impl Runner {
         // may change SIGPIPE's disposition at any time.
         limits.sigpipe_guard = event.input.is_some() && !spawn::sigpipe_ignored();
         let ctx = Ctx { driver, spec, event, policy, limits, cancel };
-        let mut checked = security::CheckedDirs::default();
+        let mut vetted = security::VettedDirs::default();
         let mut validated = false;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
         let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
@@ -567,7 +568,7 @@ impl Runner {
                     driver.check_document(event)?;
                     validated = true;
                 }
-                self.step(&ctx, path, &mut outcome, &mut chain, &mut checked);
+                self.step(&ctx, path, &mut outcome, &mut chain, &mut vetted);
             }
         }
         let (dir, dir_error) = match dir_error {
@@ -684,9 +685,9 @@ impl Runner {
             scripts.extend(found.scripts);
             plan.skipped.extend(found.skipped);
         }
-        let mut checked = security::CheckedDirs::default();
+        let mut vetted = security::VettedDirs::default();
         for path in scripts {
-            match self.security_check_in(&path, &mut checked) {
+            match self.vet_in(&path, &mut vetted) {
                 Ok(()) => {}
                 Err(reason) if self.security == SecurityMode::Strict => {
                     plan.skipped.push(Skipped { path, reason: SkipReason::Refused(reason) });
@@ -708,24 +709,18 @@ impl Runner {
     /// warnings for unsafe scripts, packaging or editor leftovers and hook
     /// scripts of drivers that are not loaded. For `virt-hook check`.
     pub fn check(&self) -> CheckReport {
-        check::check(&self.registry, &self.hooks_dir, self.security, |path| {
-            self.security_check(path)
-        })
+        check_report::report(&self.registry, &self.hooks_dir, self.security, |path| self.vet(path))
     }
 
     /// The security rules for one script: `Err` with the reason if unsafe.
-    fn security_check(&self, path: &Path) -> Result<(), String> {
-        self.security_check_in(path, &mut security::CheckedDirs::default())
+    fn vet(&self, path: &Path) -> Result<(), String> {
+        self.vet_in(path, &mut security::VettedDirs::default())
     }
 
-    /// [`security_check`](Runner::security_check), skipping the
+    /// [`vet`](Runner::vet), skipping the
     /// directories already found safe during the same event.
-    fn security_check_in(
-        &self,
-        path: &Path,
-        checked: &mut security::CheckedDirs,
-    ) -> Result<(), String> {
-        security::check_script(&self.hooks_dir, path, self.euid, checked).map_err(|u| u.to_string())
+    fn vet_in(&self, path: &Path, vetted: &mut security::VettedDirs) -> Result<(), String> {
+        security::vet_script(&self.hooks_dir, path, self.euid, vetted).map_err(|u| u.to_string())
     }
 
     /// Checks the event; `with_input: false` leaves out the checks of the
@@ -738,7 +733,7 @@ impl Runner {
         if !with_input {
             let driver = self.registry.driver_for(event)?;
             let spec = driver.validate_args(event)?;
-            self.check_nul(event)?;
+            self.refuse_nul(event)?;
             return Ok((driver, spec));
         }
         let (driver, spec) = self.select(event)?;
@@ -754,12 +749,12 @@ impl Runner {
     ) -> Result<(&'r Driver, &'r OperationSpec), RunError> {
         let driver = self.registry.driver_for(event)?;
         let spec = driver.select(event)?;
-        self.check_nul(event)?;
+        self.refuse_nul(event)?;
         Ok((driver, spec))
     }
 
     /// [`RunError::NulByte`] if an argument holds a NUL byte.
-    fn check_nul(&self, event: &Event<'_>) -> Result<(), RunError> {
+    fn refuse_nul(&self, event: &Event<'_>) -> Result<(), RunError> {
         let args = [
             ("object", event.object),
             ("operation", event.operation),
@@ -783,7 +778,7 @@ impl Runner {
         path: PathBuf,
         outcome: &mut Outcome,
         chain: &mut Chain,
-        checked: &mut security::CheckedDirs,
+        vetted: &mut security::VettedDirs,
     ) {
         let Ctx { driver, spec, event, limits, .. } = *ctx;
         // entry_input = (!script_ret && output && !empty(*output)) ? *output : input
@@ -802,7 +797,7 @@ impl Runner {
         );
         let input_len = input.map(<[u8]>::len);
         let mut refused = None;
-        if let Err(reason) = self.security_check_in(&path, checked) {
+        if let Err(reason) = self.vet_in(&path, vetted) {
             let warning = unsafe_warning(&path, &reason);
             if self.security == SecurityMode::Strict {
                 log::warn!("hook script {} refused: {reason}", path.display());
@@ -899,7 +894,7 @@ fn unsafe_warning(path: &Path, reason: &str) -> String {
     )
 }
 
-fn leftover_warning(path: &Path, left: &crate::outcome::Leftovers) -> String {
+fn leftover_warning(path: &Path, left: &Leftovers) -> String {
     let held = if left.count > 0 {
         format!("{} process(es) it started (process group {})", left.count, left.pgid)
     } else {
