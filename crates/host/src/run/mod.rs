@@ -21,5 +21,5 @@ pub use self::{
         EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
         Skipped,
     },
-    runner::{BuildError, DEFAULT_HOOKS_DIR, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
+    runner::{BuildError, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
 };

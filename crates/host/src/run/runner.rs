@@ -2,7 +2,6 @@
 //! after the other and turns the results into libvirt's verdict.
 
 use std::{
-    collections::BTreeMap,
     ffi::{CString, OsString},
     io,
     os::unix::ffi::OsStrExt,
@@ -20,15 +19,12 @@ use super::{
 };
 use crate::{
     cancel::Cancel,
-    config::{Config, DriverConfig, LeftoverPolicy, SecurityMode},
+    config::{Config, LeftoverPolicy, SecurityMode, Settings},
     drivers::{Driver, EventError, Registry},
     hooks::{Layout, message, security},
     script::{self, Limits},
     spawn,
 };
-
-/// Where libvirt looks for hook scripts on a distribution build.
-pub const DEFAULT_HOOKS_DIR: &str = "/etc/libvirt/hooks";
 
 /// The variables passed through from the host, in libvirt's order
 /// (`virCommandAddEnvPassCommon`), each only when the host has it set.
@@ -144,52 +140,26 @@ pub enum BuildError {
 /// not have: a 120 s timeout per script, a 5 s grace between SIGTERM and
 /// SIGKILL, a 500 ms drain window after a script exits, capture limits of
 /// 1 MiB for stdout and stderr (64 MiB for a filter's stdout), and the
-/// script security rules in [`SecurityMode::Strict`]. Every default is also
+/// script security rules in [`SecurityMode::Strict`]. They are
 /// [`Config::default`]'s, and [`config`](RunnerBuilder::config) applies a
 /// whole configuration.
 #[derive(Debug, Clone)]
 pub struct RunnerBuilder {
     registry: Arc<Registry>,
-    hooks_dir: PathBuf,
-    limits: Limits,
-    filter_stdout: usize,
-    pass_env: Vec<String>,
-    security: SecurityMode,
-    overrides: BTreeMap<String, DriverConfig>,
-    audit_log: Option<PathBuf>,
-    layout: Layout,
+    settings: Settings,
 }
 
 impl RunnerBuilder {
     /// A builder for `registry`'s drivers, with the defaults above and
-    /// hooks in [`DEFAULT_HOOKS_DIR`].
+    /// hooks in [`DEFAULT_HOOKS_DIR`](crate::DEFAULT_HOOKS_DIR).
     pub fn new(registry: Arc<Registry>) -> RunnerBuilder {
-        RunnerBuilder {
-            registry,
-            hooks_dir: PathBuf::from(DEFAULT_HOOKS_DIR),
-            limits: Limits {
-                timeout: Some(Duration::from_secs(120)),
-                grace: Duration::from_secs(5),
-                drain: Some(Duration::from_millis(500)),
-                stdout: 1 << 20,
-                stderr: 1 << 20,
-                leftovers: LeftoverPolicy::Leave,
-                sigpipe_guard: true,
-                filter: false,
-            },
-            filter_stdout: 64 << 20,
-            pass_env: Vec::new(),
-            security: SecurityMode::Strict,
-            overrides: BTreeMap::new(),
-            audit_log: None,
-            layout: Layout::Libvirt,
-        }
+        RunnerBuilder { registry, settings: Settings::default() }
     }
 
     /// Which scripts an event runs (default [`Layout::Libvirt`]: the main
     /// script, then `<driver>.d/*`).
     pub fn layout(&mut self, layout: Layout) -> &mut RunnerBuilder {
-        self.layout = layout;
+        self.settings.layout = layout;
         self
     }
 
@@ -201,32 +171,7 @@ impl RunnerBuilder {
     /// registry's part, `disabled_drivers` and `plugin_path`, is
     /// [`RegistryBuilder::config`](crate::RegistryBuilder::config).)
     pub fn config(&mut self, config: &Config) -> &mut RunnerBuilder {
-        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        self.hooks_dir(&config.hooks_dir)
-            .pass_env(config.pass_env.iter().cloned())
-            .timeout(config.timeout)
-            .kill_grace(config.grace)
-            .drain_window(Some(config.drain))
-            .stdout_limit(bytes(config.stdout_cap))
-            .stderr_limit(bytes(config.stderr_cap))
-            .filter_output_limit(bytes(config.filter_stdout_cap))
-            .leftovers(config.leftovers)
-            .security(config.security)
-            .layout(config.layout)
-            .audit_log(config.audit_log.clone());
-        for (driver, d) in &config.drivers {
-            if let Some(t) = d.timeout {
-                self.driver_timeout(driver, t);
-            }
-            for (op, o) in &d.operations {
-                if let Some(t) = o.timeout {
-                    self.operation_timeout(driver, op, t);
-                }
-                if let Some(p) = o.on_failure {
-                    self.operation_policy(driver, op, p);
-                }
-            }
-        }
+        config.fill(&mut self.settings);
         self
     }
 
@@ -240,7 +185,7 @@ impl RunnerBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.pass_env = names.into_iter().map(Into::into).collect();
+        self.settings.pass_env = names.into_iter().map(Into::into).collect();
         self
     }
 
@@ -248,7 +193,7 @@ impl RunnerBuilder {
     /// [`SecurityMode::Strict`]: an unsafe script is refused and counts as
     /// a failed script).
     pub fn security(&mut self, mode: SecurityMode) -> &mut RunnerBuilder {
-        self.security = mode;
+        self.settings.security = mode;
         self
     }
 
@@ -256,7 +201,7 @@ impl RunnerBuilder {
     /// output when the drain window ends (default
     /// [`LeftoverPolicy::Leave`]).
     pub fn leftovers(&mut self, policy: LeftoverPolicy) -> &mut RunnerBuilder {
-        self.limits.leftovers = policy;
+        self.settings.leftovers = policy;
         self
     }
 
@@ -264,7 +209,7 @@ impl RunnerBuilder {
     /// for none (default). Audit records are logged at info level under
     /// the target [`AUDIT_TARGET`](crate::AUDIT_TARGET) either way.
     pub fn audit_log(&mut self, path: Option<PathBuf>) -> &mut RunnerBuilder {
-        self.audit_log = path;
+        self.settings.audit_log = path;
         self
     }
 
@@ -272,7 +217,7 @@ impl RunnerBuilder {
     /// global [`timeout`](RunnerBuilder::timeout); [`Duration::ZERO`] means
     /// none.
     pub fn driver_timeout(&mut self, driver: &str, timeout: Duration) -> &mut RunnerBuilder {
-        self.overrides.entry(driver.to_owned()).or_default().timeout = Some(timeout);
+        self.settings.drivers.entry(driver.to_owned()).or_default().timeout = Some(timeout);
         self
     }
 
@@ -284,7 +229,7 @@ impl RunnerBuilder {
         operation: &str,
         timeout: Duration,
     ) -> &mut RunnerBuilder {
-        self.operation(driver, operation).timeout = Some(timeout);
+        self.settings.operation(driver, operation).timeout = Some(timeout);
         self
     }
 
@@ -297,31 +242,26 @@ impl RunnerBuilder {
         operation: &str,
         policy: FailurePolicy,
     ) -> &mut RunnerBuilder {
-        self.operation(driver, operation).on_failure = Some(policy);
+        self.settings.operation(driver, operation).on_failure = Some(policy);
         self
     }
 
-    fn operation(&mut self, driver: &str, operation: &str) -> &mut crate::config::OperationConfig {
-        let d = self.overrides.entry(driver.to_owned()).or_default();
-        d.operations.entry(operation.to_owned()).or_default()
-    }
-
-    /// The hooks directory (default `/etc/libvirt/hooks`).
+    /// The hooks directory (default [`DEFAULT_HOOKS_DIR`](crate::DEFAULT_HOOKS_DIR)).
     pub fn hooks_dir(&mut self, dir: impl Into<PathBuf>) -> &mut RunnerBuilder {
-        self.hooks_dir = dir.into();
+        self.settings.hooks_dir = dir.into();
         self
     }
 
     /// How long one script may run before its process group gets SIGTERM
     /// (default 120 s); [`Duration::ZERO`] means never, as in libvirt.
     pub fn timeout(&mut self, timeout: Duration) -> &mut RunnerBuilder {
-        self.limits.timeout = (!timeout.is_zero()).then_some(timeout);
+        self.settings.timeout = timeout;
         self
     }
 
     /// How long after SIGTERM the process group gets SIGKILL (default 5 s).
     pub fn kill_grace(&mut self, grace: Duration) -> &mut RunnerBuilder {
-        self.limits.grace = grace;
+        self.settings.grace = grace;
         self
     }
 
@@ -330,20 +270,20 @@ impl RunnerBuilder {
     /// reported as a warning and left alone. `None` reads until end of
     /// file, however long that takes, as libvirt does.
     pub fn drain_window(&mut self, window: Option<Duration>) -> &mut RunnerBuilder {
-        self.limits.drain = window;
+        self.settings.drain = window;
         self
     }
 
     /// The most stdout kept per script (default 1 MiB). More is read and
     /// dropped, and the run is marked truncated.
     pub fn stdout_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
-        self.limits.stdout = bytes;
+        self.settings.stdout_cap = bytes;
         self
     }
 
     /// The most stderr kept per script (default 1 MiB).
     pub fn stderr_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
-        self.limits.stderr = bytes;
+        self.settings.stderr_cap = bytes;
         self
     }
 
@@ -351,7 +291,7 @@ impl RunnerBuilder {
     /// 64 MiB). A longer output makes the script fail: a cut document must
     /// not replace the real one.
     pub fn filter_output_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
-        self.filter_stdout = bytes;
+        self.settings.filter_stdout_cap = bytes;
         self
     }
 
@@ -366,24 +306,33 @@ impl RunnerBuilder {
     ///
     /// [`BuildError::AuditLog`] if the audit log cannot be opened.
     pub fn build(&self) -> Result<Runner, BuildError> {
-        let audit = match &self.audit_log {
+        let settings = &self.settings;
+        let audit = match &settings.audit_log {
             None => None,
             Some(path) => Some(Arc::new(
                 AuditFile::open(path)
                     .map_err(|source| BuildError::AuditLog { path: path.clone(), source })?,
             )),
         };
+        // Each event sets its own timeout, and filter operations their own
+        // stdout limit.
+        let limits = Limits {
+            timeout: None,
+            grace: settings.grace,
+            drain: settings.drain,
+            stdout: settings.stdout_cap,
+            stderr: settings.stderr_cap,
+            leftovers: settings.leftovers,
+            sigpipe_guard: true,
+            filter: false,
+        };
         Ok(Runner {
             registry: Arc::clone(&self.registry),
-            hooks_dir: self.hooks_dir.clone(),
-            env: Arc::new(Environment::snapshot(&self.pass_env)),
-            limits: self.limits,
-            filter_stdout: self.filter_stdout,
-            security: self.security,
-            overrides: Arc::new(self.overrides.clone()),
+            env: Arc::new(Environment::snapshot(&settings.pass_env)),
+            settings: Arc::new(settings.clone()),
+            limits,
             audit,
             euid: spawn::effective_uid(),
-            layout: self.layout,
         })
     }
 }
@@ -396,15 +345,11 @@ impl RunnerBuilder {
 #[derive(Debug, Clone)]
 pub struct Runner {
     registry: Arc<Registry>,
-    hooks_dir: PathBuf,
+    settings: Arc<Settings>,
     env: Arc<Environment>,
     limits: Limits,
-    filter_stdout: usize,
-    security: SecurityMode,
-    overrides: Arc<BTreeMap<String, DriverConfig>>,
     audit: Option<Arc<AuditFile>>,
     euid: u32,
-    layout: Layout,
 }
 
 /// What every script of one event shares.
@@ -420,7 +365,7 @@ struct Ctx<'a> {
 impl Runner {
     /// The hooks directory.
     pub fn hooks_dir(&self) -> &Path {
-        &self.hooks_dir
+        &self.settings.hooks_dir
     }
 
     /// The drivers this runner knows.
@@ -430,36 +375,24 @@ impl Runner {
 
     /// Which scripts an event runs.
     pub fn layout(&self) -> Layout {
-        self.layout
+        self.settings.layout
     }
 
     /// How the script security rules are enforced.
     pub fn security_mode(&self) -> SecurityMode {
-        self.security
+        self.settings.security
     }
 
     /// The effective per-script timeout of `operation` of `driver`: the
     /// operation's, else the driver's, else the global one; `None` for none.
     pub fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
-        let d = self.overrides.get(driver);
-        let t = d
-            .and_then(|d| d.operations.get(operation))
-            .and_then(|o| o.timeout)
-            .or_else(|| d.and_then(|d| d.timeout));
-        match t {
-            Some(t) => (!t.is_zero()).then_some(t),
-            None => self.limits.timeout,
-        }
+        self.settings.timeout_for(driver, operation)
     }
 
     /// The effective failure policy of an operation: the configured
     /// override, else what the driver declares in `spec`.
     fn policy_for(&self, driver: &str, spec: &OperationSpec) -> FailurePolicy {
-        self.overrides
-            .get(driver)
-            .and_then(|d| d.operations.get(&spec.name))
-            .and_then(|o| o.on_failure)
-            .unwrap_or(spec.on_failure)
+        self.settings.policy_for(driver, &spec.name).unwrap_or(spec.on_failure)
     }
 
     /// Runs every hook script of `event`: the main script `<hooks>/<driver>`,
@@ -530,7 +463,7 @@ impl Runner {
         let mut limits = self.limits;
         limits.timeout = self.timeout_for(event.driver, event.operation);
         if spec.filter {
-            limits.stdout = self.filter_stdout;
+            limits.stdout = self.settings.filter_stdout_cap;
             limits.filter = true;
         }
         // Asked once per event, not once per build: the embedding program
@@ -547,8 +480,8 @@ impl Runner {
         // broken directory fails the call after the main script has run.
         let mut cancelled = false;
         let mut dir_error = None;
-        'stages: for stage in self.layout.stages() {
-            let found = match stage.find(&self.hooks_dir, event.driver, event.args()) {
+        'stages: for stage in self.settings.layout.stages() {
+            let found = match stage.find(&self.settings.hooks_dir, event.driver, event.args()) {
                 Ok(found) => found,
                 Err(err) => {
                     dir_error = Some((err.path, err.message));
@@ -672,16 +605,16 @@ impl Runner {
             warnings: Vec::new(),
         };
         let mut scripts = Vec::new();
-        for stage in self.layout.stages() {
-            let found = stage.find(&self.hooks_dir, event.driver, event.args()).map_err(|err| {
-                RunError::Discovery {
+        for stage in self.settings.layout.stages() {
+            let found = stage.find(&self.settings.hooks_dir, event.driver, event.args()).map_err(
+                |err| RunError::Discovery {
                     driver: event.driver.to_owned(),
                     operation: event.operation.to_owned(),
                     path: err.path,
                     message: err.message,
                     outcome: None,
-                }
-            })?;
+                },
+            )?;
             scripts.extend(found.scripts);
             plan.skipped.extend(found.skipped);
         }
@@ -689,7 +622,7 @@ impl Runner {
         for path in scripts {
             match self.vet_in(&path, &mut vetted) {
                 Ok(()) => {}
-                Err(reason) if self.security == SecurityMode::Strict => {
+                Err(reason) if self.settings.security == SecurityMode::Strict => {
                     plan.skipped.push(Skipped { path, reason: SkipReason::Refused(reason) });
                     continue;
                 }
@@ -709,7 +642,12 @@ impl Runner {
     /// warnings for unsafe scripts, packaging or editor leftovers and hook
     /// scripts of drivers that are not loaded. For `virt-hook check`.
     pub fn check(&self) -> CheckReport {
-        check_report::report(&self.registry, &self.hooks_dir, self.security, |path| self.vet(path))
+        check_report::report(
+            &self.registry,
+            &self.settings.hooks_dir,
+            self.settings.security,
+            |path| self.vet(path),
+        )
     }
 
     /// The security rules for one script: `Err` with the reason if unsafe.
@@ -720,7 +658,8 @@ impl Runner {
     /// [`vet`](Runner::vet), skipping the
     /// directories already found safe during the same event.
     fn vet_in(&self, path: &Path, vetted: &mut security::VettedDirs) -> Result<(), String> {
-        security::vet_script(&self.hooks_dir, path, self.euid, vetted).map_err(|u| u.to_string())
+        security::vet_script(&self.settings.hooks_dir, path, self.euid, vetted)
+            .map_err(|u| u.to_string())
     }
 
     /// Checks the event; `with_input: false` leaves out the checks of the
@@ -799,7 +738,7 @@ impl Runner {
         let mut refused = None;
         if let Err(reason) = self.vet_in(&path, vetted) {
             let warning = unsafe_warning(&path, &reason);
-            if self.security == SecurityMode::Strict {
+            if self.settings.security == SecurityMode::Strict {
                 log::warn!("hook script {} refused: {reason}", path.display());
                 refused = Some(reason);
             } else {
