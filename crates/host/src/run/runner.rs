@@ -403,10 +403,10 @@ impl Runner {
     /// filter operation each script reads the newest non-blank output of
     /// the scripts before it, as long as none has failed.
     ///
-    /// Each script is checked against the security rules just before it
-    /// would start; in strict mode an unsafe one is not started and counts
-    /// as a failed script. The directories on the way to the scripts are
-    /// checked once per event. Each script run is recorded in the audit log.
+    /// Each script is vetted by the security rules just before it would
+    /// start; in strict mode an unsafe one is not started and counts as a
+    /// failed script. The directories on the way to the scripts are vetted
+    /// once per event. Each script run is recorded in the audit log.
     ///
     /// # Validation
     ///
@@ -650,7 +650,8 @@ impl Runner {
         )
     }
 
-    /// The security rules for one script: `Err` with the reason if unsafe.
+    /// Vets one script by the security rules: `Err` with the reason if
+    /// unsafe.
     fn vet(&self, path: &Path) -> Result<(), String> {
         self.vet_in(path, &mut security::VettedDirs::default())
     }
@@ -662,8 +663,8 @@ impl Runner {
             .map_err(|u| u.to_string())
     }
 
-    /// Checks the event; `with_input: false` leaves out the checks of the
-    /// input document (for a plan made without one).
+    /// Validates the event; `with_input: false` leaves out the driver's
+    /// checks of the input document (for a plan made without one).
     fn validate<'r>(
         &'r self,
         event: &Event<'_>,
@@ -680,8 +681,8 @@ impl Runner {
         Ok((driver, spec))
     }
 
-    /// The cheap part of the checks: the driver, the operation table and
-    /// the arguments, without the driver's checks of the document.
+    /// The cheap part of the validation: the driver, the operation table
+    /// and the arguments, without the driver's checks of the document.
     fn select<'r>(
         &'r self,
         event: &Event<'_>,
