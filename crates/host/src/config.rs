@@ -268,8 +268,8 @@ pub struct Config {
 }
 
 impl Default for Config {
-    /// The defaults of [`Settings`], nothing disabled and no extra plugin
-    /// directories.
+    /// The runner's defaults (those of [`RunnerBuilder::new`](crate::RunnerBuilder::new)),
+    /// nothing disabled and no extra plugin directories.
     fn default() -> Config {
         let Settings {
             hooks_dir,
