@@ -228,7 +228,7 @@ fn a_plugin_whose_file_name_names_another_driver_loads_with_a_warning() {
         named: "kvm".to_owned(),
         driver: "qemu".to_owned(),
     };
-    assert_eq!(registry.warnings(), [warning.clone()]);
+    assert_eq!(registry.warnings(), std::slice::from_ref(&warning));
     let text = warning.to_string();
     assert_eq!(
         text,
@@ -250,7 +250,7 @@ fn a_plugin_whose_file_name_names_another_driver_loads_with_a_warning() {
     };
     let registry = only("kvm");
     assert_eq!((names(&registry), registry.errors()), (vec!["qemu"], &[][..]));
-    assert_eq!(registry.warnings(), [warning.clone()]);
+    assert_eq!(registry.warnings(), std::slice::from_ref(&warning));
     // No file is named after 'qemu': the shortcut cannot find it, every
     // plugin is loaded, and the reason is reported.
     let registry = only("qemu");
