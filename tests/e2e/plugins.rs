@@ -2,7 +2,9 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use virt_hooks::{DriverError, Event, EventError, ExtraRule, FailurePolicy, InputSpec, Registry};
+use virt_hooks::{
+    DriverError, Event, EventError, ExtraRule, FailurePolicy, InputSpec, PluginWarning, Registry,
+};
 use virt_hooks_e2e::{PluginDir, fixture, logs, plugin};
 
 const VM1: &[u8] = b"<domain type='kvm'><name>vm1</name>\
@@ -27,8 +29,9 @@ fn only_error(dir: &PluginDir) -> String {
     assert_eq!(registry.errors().len(), 1, "{:?}", registry.errors());
     let error = &registry.errors()[0];
     assert_eq!(error.file.parent(), Some(dir.path()));
-    assert!(!error.reason.contains('\n'), "not one line: {:?}", error.reason);
-    error.reason.clone()
+    let reason = error.reason.to_string();
+    assert!(!reason.contains('\n'), "not one line: {reason:?}");
+    reason
 }
 
 #[test]
@@ -209,7 +212,7 @@ fn a_second_plugin_for_the_same_driver_is_reported_and_the_first_kept() {
     assert_eq!(registry.errors().len(), 1);
     assert_eq!(registry.errors()[0].file, copy);
     assert_eq!(
-        registry.errors()[0].reason,
+        registry.errors()[0].reason.to_string(),
         format!("a second 'qemu' driver, ignored; the first came from {}", first.display())
     );
 
@@ -222,6 +225,53 @@ fn a_second_plugin_for_the_same_driver_is_reported_and_the_first_kept() {
     let registry = builder.build();
     assert_eq!(registry.get("qemu").unwrap().file(), Some(later.as_path()));
     assert_eq!(registry.errors().len(), 2); // qemu and qemu_copy in `dir`
+}
+
+#[test]
+fn a_plugin_whose_file_name_names_another_driver_loads_with_a_warning() {
+    let dir = PluginDir::new();
+    let file = dir.add_as(&plugin("qemu"), "libvirt_hooks_driver_kvm.so");
+    let registry = load(dir.path());
+    assert_eq!(registry.errors(), []);
+    assert_eq!(names(&registry), ["qemu"]);
+    let warning = PluginWarning::NameMismatch {
+        file: file.clone(),
+        named: "kvm".to_owned(),
+        driver: "qemu".to_owned(),
+    };
+    assert_eq!(registry.warnings(), std::slice::from_ref(&warning));
+    let text = warning.to_string();
+    assert_eq!(
+        text,
+        format!(
+            "{}: the file name says driver 'kvm' but the plugin provides driver 'qemu'; \
+             rename the file to libvirt_hooks_driver_qemu.so",
+            file.display()
+        )
+    );
+    let logged = logs(&text);
+    assert!(!logged.is_empty() && logged.iter().all(|l| l.level == log::Level::Warn), "{logged:?}");
+
+    // The one-driver shortcut finds the file named after 'kvm', which holds
+    // 'qemu': every plugin is loaded, that file once, and it is reported once.
+    let only = |name: &str| {
+        let mut builder = Registry::builder();
+        builder.only_driver(name).search().dir(dir.path()).only_explicit();
+        builder.build()
+    };
+    let registry = only("kvm");
+    assert_eq!((names(&registry), registry.errors()), (vec!["qemu"], &[][..]));
+    assert_eq!(registry.warnings(), std::slice::from_ref(&warning));
+    // No file is named after 'qemu': the shortcut cannot find it, every
+    // plugin is loaded, and the reason is reported.
+    let registry = only("qemu");
+    assert_eq!((names(&registry), registry.errors()), (vec!["qemu"], &[][..]));
+    assert_eq!(registry.warnings(), [warning]);
+
+    // Named after its driver, the same file loads without a warning.
+    let right = PluginDir::new();
+    right.add(&plugin("qemu"));
+    assert_eq!(load(right.path()).warnings(), []);
 }
 
 #[test]

@@ -5,7 +5,7 @@ it is given.
 
 `cargo test --workspace` does not put the plugin `.so` files where a test can
 rely on finding them, so [`artifacts`] builds them itself, once per test
-binary: it runs `$CARGO build -p virt-hook -p virt-hooks-driver-*` and takes
+binary: it runs `$CARGO build -p virt-hooks-cli -p virt-hooks-driver-*` and takes
 the files from `<target_directory>/<profile>/`, the directory cargo documents
 for final artifacts. Set `VIRT_HOOKS_TEST_ARTIFACTS` to a directory holding
 `virt-hook` and the plugins of [`DRIVERS`] to test prebuilt files instead (and
@@ -96,7 +96,7 @@ pub fn artifacts() -> &'static Path {
             return PathBuf::from(dir);
         }
         let mut cmd = cargo();
-        cmd.args(["build", "--quiet", "-p", "virt-hook"]);
+        cmd.args(["build", "--quiet", "-p", "virt-hooks-cli"]);
         for driver in DRIVERS {
             cmd.args(["-p", &format!("virt-hooks-driver-{driver}")]);
         }

@@ -1,4 +1,10 @@
-//! The configuration file, `/etc/virt-hooks/virt-hooks.toml` by default.
+//! The runner's settings and the configuration file that fills them
+//! (`/etc/virt-hooks/virt-hooks.toml` by default).
+//!
+//! `Settings` is the one home of every default and of the per-driver,
+//! per-operation lookups (`timeout_for`, `policy_for`); [`Config`] starts
+//! from those defaults, and `RunnerBuilder` keeps a `Settings` that a
+//! `Config` fills and its setters change.
 //!
 //! The file only sets values; the layering (command-line flags over the
 //! environment over the file over the defaults) is done by whoever builds the
@@ -13,10 +19,94 @@ use std::time::Duration;
 use serde::Deserialize;
 use virt_hooks_core::FailurePolicy;
 
-use crate::discovery::Layout;
+use crate::hooks::Layout;
 
 /// Where the configuration file is looked for when none is named.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/virt-hooks/virt-hooks.toml";
+
+/// Where libvirt looks for hook scripts on a distribution build.
+pub const DEFAULT_HOOKS_DIR: &str = "/etc/libvirt/hooks";
+
+/// What a runner is told. [`Settings::default`] holds every default (a
+/// [`Config`] starts from them), and the lookups of one driver's or one
+/// operation's values exist only here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Settings {
+    /// Where the hook scripts are.
+    pub(crate) hooks_dir: PathBuf,
+    /// Environment variables passed to hooks after libvirt's own list.
+    pub(crate) pass_env: Vec<String>,
+    /// Where the audit log is appended; `None` for none.
+    pub(crate) audit_log: Option<PathBuf>,
+    /// Per-script timeout; zero means none.
+    pub(crate) timeout: Duration,
+    /// Time between SIGTERM and SIGKILL.
+    pub(crate) grace: Duration,
+    /// How long the pipes are drained after the hook exited; `None` reads
+    /// until end of file.
+    pub(crate) drain: Option<Duration>,
+    /// Bytes of stdout kept per script.
+    pub(crate) stdout_cap: usize,
+    /// Bytes of stderr kept per script.
+    pub(crate) stderr_cap: usize,
+    /// Bytes of stdout kept per script of a filter operation.
+    pub(crate) filter_stdout_cap: usize,
+    /// What happens to descendants still holding the pipes.
+    pub(crate) leftovers: LeftoverPolicy,
+    /// How the script security rules are enforced.
+    pub(crate) security: SecurityMode,
+    /// Which scripts an event runs.
+    pub(crate) layout: Layout,
+    /// Per-driver and per-operation values, over the global ones.
+    pub(crate) drivers: BTreeMap<String, DriverConfig>,
+}
+
+impl Default for Settings {
+    /// libvirt's behaviour, plus the robustness limits libvirt does not
+    /// have.
+    fn default() -> Settings {
+        Settings {
+            hooks_dir: PathBuf::from(DEFAULT_HOOKS_DIR),
+            pass_env: Vec::new(),
+            audit_log: None,
+            timeout: Duration::from_secs(120),
+            grace: Duration::from_secs(5),
+            drain: Some(Duration::from_millis(500)),
+            stdout_cap: 1 << 20,
+            stderr_cap: 1 << 20,
+            filter_stdout_cap: 64 << 20,
+            leftovers: LeftoverPolicy::Leave,
+            security: SecurityMode::Strict,
+            layout: Layout::Libvirt,
+            drivers: BTreeMap::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// The per-script timeout of one operation: the operation's, else the
+    /// driver's, else the global one. `None` when it is zero (no timeout).
+    pub(crate) fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
+        let d = self.drivers.get(driver);
+        let t = d
+            .and_then(|d| d.operations.get(operation))
+            .and_then(|o| o.timeout)
+            .or_else(|| d.and_then(|d| d.timeout))
+            .unwrap_or(self.timeout);
+        (!t.is_zero()).then_some(t)
+    }
+
+    /// The configured failure policy of one operation, if overridden.
+    pub(crate) fn policy_for(&self, driver: &str, operation: &str) -> Option<FailurePolicy> {
+        self.drivers.get(driver)?.operations.get(operation)?.on_failure
+    }
+
+    /// The values of one operation of one driver, created empty.
+    pub(crate) fn operation(&mut self, driver: &str, operation: &str) -> &mut OperationConfig {
+        let d = self.drivers.entry(driver.to_owned()).or_default();
+        d.operations.entry(operation.to_owned()).or_default()
+    }
+}
 
 /// What to do with descendants of a hook that still hold its pipes after it
 /// exited and the drain window has passed.
@@ -178,23 +268,41 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// The runner's defaults (those of [`RunnerBuilder::new`](crate::RunnerBuilder::new)),
+    /// nothing disabled and no extra plugin directories.
     fn default() -> Config {
+        let Settings {
+            hooks_dir,
+            pass_env,
+            audit_log,
+            timeout,
+            grace,
+            drain,
+            stdout_cap,
+            stderr_cap,
+            filter_stdout_cap,
+            leftovers,
+            security,
+            layout,
+            drivers,
+        } = Settings::default();
+        let bytes = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Config {
-            hooks_dir: PathBuf::from("/etc/libvirt/hooks"),
+            hooks_dir,
             plugin_path: Vec::new(),
-            pass_env: Vec::new(),
+            pass_env,
             disabled_drivers: Vec::new(),
-            audit_log: None,
-            timeout: Duration::from_secs(120),
-            grace: Duration::from_secs(5),
-            drain: Duration::from_millis(500),
-            stdout_cap: 1 << 20,
-            stderr_cap: 1 << 20,
-            filter_stdout_cap: 64 << 20,
-            leftovers: LeftoverPolicy::Leave,
-            security: SecurityMode::Strict,
-            layout: Layout::Libvirt,
-            drivers: BTreeMap::new(),
+            audit_log,
+            timeout,
+            grace,
+            drain: drain.unwrap_or_default(),
+            stdout_cap: bytes(stdout_cap),
+            stderr_cap: bytes(stderr_cap),
+            filter_stdout_cap: bytes(filter_stdout_cap),
+            leftovers,
+            security,
+            layout,
+            drivers,
             sources: BTreeMap::new(),
         }
     }
@@ -300,21 +408,40 @@ impl Config {
         self.sources.insert("timeout", source);
     }
 
-    /// The timeout for one operation: the operation's, else the driver's,
-    /// else the global one. `None` when it is zero (no timeout).
-    pub fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
-        let d = self.drivers.get(driver);
-        let t = d
-            .and_then(|d| d.operations.get(operation))
-            .and_then(|o| o.timeout)
-            .or_else(|| d.and_then(|d| d.timeout))
-            .unwrap_or(self.timeout);
-        (!t.is_zero()).then_some(t)
-    }
-
-    /// The configured failure policy of one operation, if overridden.
-    pub fn policy_for(&self, driver: &str, operation: &str) -> Option<FailurePolicy> {
-        self.drivers.get(driver)?.operations.get(operation)?.on_failure
+    /// Fills `settings` with every runner value of this configuration: the
+    /// hooks directory, `pass_env`, the timeouts, grace, drain, the capture
+    /// limits, the leftover policy, the security mode, the layout and the
+    /// audit log. Per-driver and per-operation values are added to those
+    /// already there. (`plugin_path` and `disabled_drivers` are the
+    /// registry's.)
+    pub(crate) fn fill(&self, settings: &mut Settings) {
+        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        settings.hooks_dir.clone_from(&self.hooks_dir);
+        settings.pass_env.clone_from(&self.pass_env);
+        settings.audit_log.clone_from(&self.audit_log);
+        settings.timeout = self.timeout;
+        settings.grace = self.grace;
+        settings.drain = Some(self.drain);
+        settings.stdout_cap = bytes(self.stdout_cap);
+        settings.stderr_cap = bytes(self.stderr_cap);
+        settings.filter_stdout_cap = bytes(self.filter_stdout_cap);
+        settings.leftovers = self.leftovers;
+        settings.security = self.security;
+        settings.layout = self.layout;
+        for (driver, d) in &self.drivers {
+            if let Some(t) = d.timeout {
+                settings.drivers.entry(driver.clone()).or_default().timeout = Some(t);
+            }
+            for (op, o) in &d.operations {
+                let entry = settings.operation(driver, op);
+                if let Some(t) = o.timeout {
+                    entry.timeout = Some(t);
+                }
+                if let Some(p) = o.on_failure {
+                    entry.on_failure = Some(p);
+                }
+            }
+        }
     }
 
     /// Where a top-level key's value came from.
@@ -442,11 +569,22 @@ mod tests {
         Config::from_toml(text, Path::new("/etc/virt-hooks/virt-hooks.toml"))
     }
 
+    /// The runner's settings as `config` fills them.
+    fn settings(config: &Config) -> Settings {
+        let mut settings = Settings::default();
+        config.fill(&mut settings);
+        settings
+    }
+
     #[test]
     fn an_empty_file_is_the_defaults() {
         let c = parse("").unwrap();
         assert_eq!(c.timeout, Duration::from_secs(120));
         assert_eq!(c.source_of("timeout"), Source::Default);
+        // The defaults exist once: a default configuration fills in exactly
+        // the default settings.
+        assert_eq!(settings(&c), Settings::default());
+        assert_eq!(settings(&Config::default()), Settings::default());
     }
 
     #[test]
@@ -468,10 +606,12 @@ on_failure = "abort"
         assert_eq!(c.hooks_dir, Path::new("/srv/hooks"));
         assert_eq!(c.drain, Duration::from_millis(250));
         assert_eq!(c.leftovers, LeftoverPolicy::Kill);
-        assert_eq!(c.timeout_for("qemu", "release"), Some(Duration::from_millis(500)));
-        assert_eq!(c.timeout_for("qemu", "start"), Some(Duration::from_secs(30)));
-        assert_eq!(c.timeout_for("lxc", "start"), Some(Duration::from_secs(2)));
-        assert_eq!(c.policy_for("qemu", "release"), Some(FailurePolicy::Abort));
+        let s = settings(&c);
+        assert_eq!(s.timeout_for("qemu", "release"), Some(Duration::from_millis(500)));
+        assert_eq!(s.timeout_for("qemu", "start"), Some(Duration::from_secs(30)));
+        assert_eq!(s.timeout_for("lxc", "start"), Some(Duration::from_secs(2)));
+        assert_eq!(s.policy_for("qemu", "release"), Some(FailurePolicy::Abort));
+        assert_eq!(s.policy_for("qemu", "start"), None);
         assert_eq!(
             c.source_of("hooks_dir"),
             Source::File(PathBuf::from("/etc/virt-hooks/virt-hooks.toml"))
@@ -480,7 +620,7 @@ on_failure = "abort"
 
     #[test]
     fn zero_timeout_means_none() {
-        assert_eq!(parse("timeout = 0").unwrap().timeout_for("qemu", "start"), None);
+        assert_eq!(settings(&parse("timeout = 0").unwrap()).timeout_for("qemu", "start"), None);
     }
 
     #[test]

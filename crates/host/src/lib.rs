@@ -3,43 +3,49 @@ The virt-hooks host library: what a daemon embeds to run libvirt-style hook
 scripts.
 
 It loads driver plugins ([`Registry`]), finds the hook scripts of an event and
-runs them exactly as libvirt does.
+runs them exactly as libvirt does ([`Runner`]).
+
+The crate is built in layers, each a folder: `drivers` (the plugin loader and
+the registry), `hooks` (discovery, the security rules, libvirt's messages) and
+`run` (the runner, its outcome, the audit log and the `check` report), plus
+`config` (the runner's settings and the file that fills them). Everything
+public is re-exported here.
 */
 
 pub use crate::{
-    audit::AUDIT_TARGET,
     cancel::Cancel,
-    check::{CheckReport, CheckedFile, DriverCheck},
     config::{
-        Config, ConfigError, DEFAULT_CONFIG_FILE, DriverConfig, LeftoverPolicy, OperationConfig,
-        SecurityMode, Source,
+        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DriverConfig, LeftoverPolicy,
+        OperationConfig, SecurityMode, Source,
     },
-    discovery::Layout,
-    outcome::{
-        EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
-        Skipped,
+    drivers::{
+        Driver, EventError, PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError,
+        PluginFailure, PluginRefusal, PluginSearch, PluginWarning, Registry, RegistryBuilder,
+        SYSTEM_PLUGIN_DIR,
     },
-    plugin::{
-        PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError, PluginSearch, SYSTEM_PLUGIN_DIR,
+    hooks::{Layout, SecurityProblem},
+    run::{
+        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DriverCheck, EnvVar, Leftovers,
+        Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError, Runner, RunnerBuilder, ScriptRun,
+        ScriptStatus, SkipReason, Skipped,
     },
-    registry::{Driver, EventError, Registry, RegistryBuilder},
-    runner::{BuildError, DEFAULT_HOOKS_DIR, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
 };
+pub use virt_hooks_abi::LoadError;
 pub use virt_hooks_core::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
     SpecError,
 };
 
-mod audit;
-mod cancel;
-mod check;
 mod config;
-mod discovery;
-mod message;
-mod outcome;
-mod plugin;
-mod registry;
-mod runner;
+mod drivers;
+mod hooks;
+mod run;
+
+// Process execution: spawning one program, its pipes, limits and
+// cancellation (moving to its own crate).
+mod cancel;
 mod script;
-mod security;
 mod spawn;
+
+// The paths the process-execution modules use.
+use self::{hooks::message, run::outcome};

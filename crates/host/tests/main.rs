@@ -22,3 +22,5 @@ mod security;
 mod config;
 // The per-object layout and `Layout::Both`.
 mod layout;
+// The sources' shape: no import cycles between files.
+mod layers;

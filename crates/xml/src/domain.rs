@@ -7,10 +7,16 @@ use crate::{Summary, summarize};
 
 const WANTED: &[&str] = &["name", "uuid"];
 
-/// One row of a guest driver's table (qemu, lxc): the domain XML on stdin;
-/// `begin` operations refuse on failure, `end` operations only log it.
-pub fn operation(name: &str, sub: &str, extra: ExtraRule, description: &str) -> OperationSpec {
-    let on_failure = if sub == "end" { FailurePolicy::Ignore } else { FailurePolicy::Abort };
+/// One row of a guest driver's table (qemu, lxc): the domain XML on stdin.
+/// The failure policy is the driver's to declare, row by row, as libvirt's
+/// call site treats a failing hook.
+pub fn operation(
+    name: &str,
+    sub: &str,
+    extra: ExtraRule,
+    on_failure: FailurePolicy,
+    description: &str,
+) -> OperationSpec {
     OperationSpec::new(name, [sub], extra)
         .describe(description)
         .input(InputSpec::xml("domain"))

@@ -18,8 +18,7 @@ are accepted.
 #![forbid(unsafe_code)]
 
 use virt_hooks_abi::{
-    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
-    log,
+    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, OperationSpec, log,
 };
 use virt_hooks_xml::{domain, summarize};
 
@@ -32,10 +31,7 @@ pub struct LibxlDriver;
 
 /// One row: the domain XML on stdin, `extra` always `-`.
 fn op(name: &str, sub: &str, on_failure: FailurePolicy, description: &str) -> OperationSpec {
-    OperationSpec::new(name, [sub], ExtraRule::Dash)
-        .describe(description)
-        .input(InputSpec::xml("domain"))
-        .on_failure(on_failure)
+    virt_hooks_xml::domain::operation(name, sub, ExtraRule::Dash, on_failure, description)
 }
 
 impl HookDriver for LibxlDriver {

@@ -8,7 +8,9 @@ the operation; failures after it stopped are only logged.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_abi::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec, log};
+use virt_hooks_abi::{
+    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, OperationSpec, log,
+};
 use virt_hooks_xml::domain::{self, operation as op};
 
 /// The `lxc` driver.
@@ -22,41 +24,48 @@ impl HookDriver for LxcDriver {
 
     fn operations(&self) -> Vec<OperationSpec> {
         use ExtraRule::Dash;
+        use FailurePolicy::{Abort, Ignore};
         vec![
             op(
                 "prepare",
                 "begin",
                 Dash,
+                Abort,
                 "before a container starts, before its root file system is set up",
             ),
             op(
                 "start",
                 "begin",
                 Dash,
+                Abort,
                 "after the controller command is built, before it is launched",
             ),
             op(
                 "started",
                 "begin",
                 Dash,
+                Abort,
                 "after the container's controller has started and answered",
             ),
             op(
                 "stopped",
                 "end",
                 Dash,
+                Ignore,
                 "when a container has stopped, before its resources are released",
             ),
             op(
                 "release",
                 "end",
                 ExtraRule::one_of(domain::RELEASE_EXTRAS.iter().copied()),
+                Ignore,
                 "after a stopped container's resources are released; extra is the shutoff reason",
             ),
             op(
                 "reconnect",
                 "begin",
                 Dash,
+                Abort,
                 "when the daemon restarts and reconnects to a running container",
             ),
         ]

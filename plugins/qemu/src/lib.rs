@@ -10,7 +10,9 @@ starts refuse the operation; failures after it stopped are only logged.
 */
 #![forbid(unsafe_code)]
 
-use virt_hooks_abi::{DriverError, DriverInfo, Event, ExtraRule, HookDriver, OperationSpec, log};
+use virt_hooks_abi::{
+    DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, OperationSpec, log,
+};
 use virt_hooks_xml::domain::{self, operation as op};
 
 /// The `qemu` driver.
@@ -24,36 +26,42 @@ impl HookDriver for QemuDriver {
 
     fn operations(&self) -> Vec<OperationSpec> {
         use ExtraRule::Dash;
+        use FailurePolicy::{Abort, Ignore};
         vec![
             op(
                 "prepare",
                 "begin",
                 Dash,
+                Abort,
                 "before a domain starts, before any of its resources are set up",
             ),
             op(
                 "start",
                 "begin",
                 Dash,
+                Abort,
                 "after the QEMU command line is built, before QEMU is launched",
             ),
-            op("started", "begin", Dash, "after QEMU has started and the domain's CPUs run"),
+            op("started", "begin", Dash, Abort, "after QEMU has started and the domain's CPUs run"),
             op(
                 "stopped",
                 "end",
                 Dash,
+                Ignore,
                 "after QEMU has stopped, before the domain's resources are released",
             ),
             op(
                 "release",
                 "end",
                 ExtraRule::one_of(domain::RELEASE_EXTRAS.iter().copied()),
+                Ignore,
                 "after a stopped domain's resources are released; extra is the shutoff reason",
             ),
             op(
                 "migrate",
                 "begin",
                 Dash,
+                Abort,
                 "on the destination, before an incoming migration; may rewrite the XML",
             )
             .filter(true),
@@ -61,6 +69,7 @@ impl HookDriver for QemuDriver {
                 "restore",
                 "begin",
                 Dash,
+                Abort,
                 "before a domain is restored from a save image; may rewrite the XML",
             )
             .filter(true),
@@ -68,12 +77,14 @@ impl HookDriver for QemuDriver {
                 "reconnect",
                 "begin",
                 Dash,
+                Abort,
                 "when the daemon restarts and reconnects to a running domain",
             ),
             op(
                 "attach",
                 "begin",
                 Dash,
+                Abort,
                 "when the daemon attached to an external QEMU (never called since libvirt 5.5.0)",
             ),
         ]

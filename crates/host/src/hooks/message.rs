@@ -5,7 +5,7 @@
 
 use std::{fmt::Write as _, io, path::Path, time::Duration};
 
-use crate::outcome::ScriptStatus;
+use crate::run::outcome::ScriptStatus;
 
 /// The characters that make `virBufferEscapeShell` quote a string.
 const SHELL_SPECIAL: &[u8] = b"\r\t\n !\"#$&'()*;<>?[\\]^`{|}~";

@@ -14,10 +14,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{
-    message,
-    outcome::{SkipReason, Skipped},
-};
+use super::message;
+use crate::run::outcome::{SkipReason, Skipped};
 
 /// Which hook scripts an event runs.
 ///

@@ -1,4 +1,6 @@
-//! The script security rules: who may have written a hook script.
+//! The script security rules: who may have written a hook script. This
+//! module *vets* files (`vet_script`, `vet_entry`); "check" is left to the
+//! `check` report and the drivers' checks.
 //!
 //! A hook script runs with the daemon's privileges (root, for the system
 //! daemons), so anybody who can change a script, or a directory on the way to
@@ -11,8 +13,8 @@
 //! or when the file is setuid or setgid. A symlinked script is judged by its
 //! target as well: the target file and the directory holding it.
 //!
-//! Checking happens just before execution, by path. See `docs/security.md` for
-//! why the window between the check and the exec cannot be used by anyone the
+//! Vetting happens just before execution, by path. See `docs/security.md` for
+//! why the window between the vetting and the exec cannot be used by anyone the
 //! rules do not already trust.
 
 use std::fmt;
@@ -25,13 +27,16 @@ pub(crate) struct Unsafe {
     /// The file or directory at fault.
     pub(crate) path: PathBuf,
     /// What is wrong with it.
-    pub(crate) problem: Problem,
+    pub(crate) problem: SecurityProblem,
 }
 
 /// What is wrong with a file or directory on the way to a hook script (or
-/// with a plugin file and its directory).
+/// with a plugin file and its directory): why the security rules do not
+/// trust it. Its text is a predicate ("is writable by its group (mode
+/// 0775)") that follows the name of the file or directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Problem {
+#[non_exhaustive]
+pub enum SecurityProblem {
     /// Group or others may write it; the mode is given.
     Writable(u32),
     /// Owned by `owner`, which is neither root nor the host's user `euid`.
@@ -48,10 +53,10 @@ pub(crate) enum Problem {
 }
 
 /// The predicate: "is writable by its group (mode 0775)".
-impl fmt::Display for Problem {
+impl fmt::Display for SecurityProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Writable(mode) => {
+            SecurityProblem::Writable(mode) => {
                 let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
                     (true, true) => "group and others",
                     (true, false) => "its group",
@@ -59,11 +64,13 @@ impl fmt::Display for Problem {
                 };
                 write!(f, "is writable by {who} (mode {:04o})", mode & 0o7777)
             }
-            Problem::ForeignOwner { owner, euid } => {
+            SecurityProblem::ForeignOwner { owner, euid } => {
                 write!(f, "is owned by uid {owner}, not root or uid {euid}")
             }
-            Problem::SetId(mode) => write!(f, "is setuid or setgid (mode {:04o})", mode & 0o7777),
-            Problem::Unreadable(reason) => write!(f, "cannot be examined: {reason}"),
+            SecurityProblem::SetId(mode) => {
+                write!(f, "is setuid or setgid (mode {:04o})", mode & 0o7777)
+            }
+            SecurityProblem::Unreadable(reason) => write!(f, "cannot be examined: {reason}"),
         }
     }
 }
@@ -79,27 +86,27 @@ impl fmt::Display for Unsafe {
 /// `.d` directory. Only successes are kept; a new event starts empty, so a
 /// change between events is always seen.
 #[derive(Debug, Default)]
-pub(crate) struct CheckedDirs(Vec<PathBuf>);
+pub(crate) struct VettedDirs(Vec<PathBuf>);
 
-/// Checks `script` (a path inside `hooks_dir`) and every directory from
+/// Vets `script` (a path inside `hooks_dir`) and every directory from
 /// `hooks_dir` down to it, for a host running as `euid`. Directories in
-/// `checked` are not examined again; those found safe are added to it.
-pub(crate) fn check_script(
+/// `vetted` are not examined again; those found safe are added to it.
+pub(crate) fn vet_script(
     hooks_dir: &Path,
     script: &Path,
     euid: u32,
-    checked: &mut CheckedDirs,
+    vetted: &mut VettedDirs,
 ) -> Result<(), Unsafe> {
     // The directories from the hooks dir down to the script's own directory.
     let mut dirs: Vec<&Path> =
         script.ancestors().skip(1).take_while(|d| d.starts_with(hooks_dir)).collect();
     dirs.reverse();
     for dir in dirs {
-        if checked.0.iter().any(|d| d == dir) {
+        if vetted.0.iter().any(|d| d == dir) {
             continue;
         }
-        check_entry(dir, euid, false)?;
-        checked.0.push(dir.to_owned());
+        vet_entry(dir, euid, false)?;
+        vetted.0.push(dir.to_owned());
     }
     // A symlinked script: judge the file that really runs, and its directory.
     // For anything else, lstat already says everything stat would.
@@ -113,39 +120,39 @@ pub(crate) fn check_script(
     let target = std::fs::canonicalize(script)
         .map_err(|e| Unsafe { path: script.to_owned(), problem: unreadable(&e) })?;
     if let Some(parent) = target.parent() {
-        check_entry(parent, euid, false)?;
+        vet_entry(parent, euid, false)?;
     }
-    check_entry(&target, euid, true)
+    vet_entry(&target, euid, true)
 }
 
-/// Checks one file or directory: not writable by group or others, owned by
+/// Vets one file or directory: not writable by group or others, owned by
 /// root or `euid`, and, for a script, not setuid or setgid. Plugins are held
 /// to the same rule (`is_script: false`).
-pub(crate) fn check_entry(path: &Path, euid: u32, is_script: bool) -> Result<(), Unsafe> {
+pub(crate) fn vet_entry(path: &Path, euid: u32, is_script: bool) -> Result<(), Unsafe> {
     match std::fs::metadata(path) {
         Ok(meta) => judge(path, &meta, euid, is_script),
         Err(e) => Err(Unsafe { path: path.to_owned(), problem: unreadable(&e) }),
     }
 }
 
-/// [`check_entry`] on metadata already read.
+/// [`vet_entry`] on metadata already read.
 fn judge(path: &Path, meta: &std::fs::Metadata, euid: u32, is_script: bool) -> Result<(), Unsafe> {
     let unsafe_because = |problem| Err(Unsafe { path: path.to_owned(), problem });
     let mode = meta.mode();
     if mode & 0o022 != 0 {
-        return unsafe_because(Problem::Writable(mode));
+        return unsafe_because(SecurityProblem::Writable(mode));
     }
     if meta.uid() != 0 && meta.uid() != euid {
-        return unsafe_because(Problem::ForeignOwner { owner: meta.uid(), euid });
+        return unsafe_because(SecurityProblem::ForeignOwner { owner: meta.uid(), euid });
     }
     if is_script && mode & 0o6000 != 0 {
-        return unsafe_because(Problem::SetId(mode));
+        return unsafe_because(SecurityProblem::SetId(mode));
     }
     Ok(())
 }
 
-fn unreadable(err: &std::io::Error) -> Problem {
-    Problem::Unreadable(crate::message::strerror(err))
+fn unreadable(err: &std::io::Error) -> SecurityProblem {
+    SecurityProblem::Unreadable(super::message::strerror(err))
 }
 
 #[cfg(test)]
@@ -178,21 +185,19 @@ mod tests {
     #[test]
     fn a_clean_tree_passes() {
         let (dir, script) = hooks();
-        assert_eq!(check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()), Ok(()));
+        assert_eq!(vet_script(dir.path(), &script, euid(), &mut VettedDirs::default()), Ok(()));
     }
 
     #[test]
     fn group_writable_script_and_directory_are_refused() {
         let (dir, script) = hooks();
         set_mode(&script, 0o775);
-        let err =
-            check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()).unwrap_err();
-        assert_eq!(err.problem, Problem::Writable(0o100775));
+        let err = vet_script(dir.path(), &script, euid(), &mut VettedDirs::default()).unwrap_err();
+        assert_eq!(err.problem, SecurityProblem::Writable(0o100775));
         assert!(err.to_string().ends_with("10-x is writable by its group (mode 0775)"), "{err}");
         set_mode(&script, 0o755);
         set_mode(script.parent().unwrap(), 0o777);
-        let err =
-            check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()).unwrap_err();
+        let err = vet_script(dir.path(), &script, euid(), &mut VettedDirs::default()).unwrap_err();
         assert_eq!(err.path, script.parent().unwrap());
         assert!(err.to_string().contains("writable by group and others (mode 0777)"), "{err}");
     }
@@ -201,9 +206,8 @@ mod tests {
     fn setuid_script_is_refused() {
         let (dir, script) = hooks();
         set_mode(&script, 0o4755);
-        let err =
-            check_script(dir.path(), &script, euid(), &mut CheckedDirs::default()).unwrap_err();
-        assert!(matches!(err.problem, Problem::SetId(_)), "{err}");
+        let err = vet_script(dir.path(), &script, euid(), &mut VettedDirs::default()).unwrap_err();
+        assert!(matches!(err.problem, SecurityProblem::SetId(_)), "{err}");
     }
 
     #[test]
@@ -213,13 +217,13 @@ mod tests {
         // unless they belong to root.
         let owner = std::fs::metadata(&script).unwrap().uid();
         let result =
-            check_script(dir.path(), &script, owner.wrapping_add(1), &mut CheckedDirs::default());
+            vet_script(dir.path(), &script, owner.wrapping_add(1), &mut VettedDirs::default());
         if owner == 0 {
             assert_eq!(result, Ok(()), "root-owned files are always trusted");
         } else {
             assert_eq!(
                 result.unwrap_err().problem,
-                Problem::ForeignOwner { owner, euid: owner.wrapping_add(1) }
+                SecurityProblem::ForeignOwner { owner, euid: owner.wrapping_add(1) }
             );
         }
     }
@@ -234,7 +238,7 @@ mod tests {
         set_mode(&target, 0o777);
         let link = script.with_file_name("20-link");
         std::os::unix::fs::symlink(&target, &link).unwrap();
-        let err = check_script(dir.path(), &link, euid(), &mut CheckedDirs::default()).unwrap_err();
+        let err = vet_script(dir.path(), &link, euid(), &mut VettedDirs::default()).unwrap_err();
         assert_eq!(err.path, target.canonicalize().unwrap());
     }
 }

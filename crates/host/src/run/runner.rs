@@ -2,7 +2,6 @@
 //! after the other and turns the results into libvirt's verdict.
 
 use std::{
-    collections::BTreeMap,
     ffi::{CString, OsString},
     io,
     os::unix::ffi::OsStrExt,
@@ -13,21 +12,19 @@ use std::{
 
 use virt_hooks_core::{Event, FailurePolicy, OperationSpec};
 
-use crate::{
+use super::{
     audit::{self, AuditFile},
-    cancel::Cancel,
-    check::{self, CheckReport},
-    config::{Config, DriverConfig, LeftoverPolicy, SecurityMode},
-    discovery::Layout,
-    message,
-    outcome::{EnvVar, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
-    registry::{Driver, EventError, Registry},
-    script::{self, Limits},
-    security, spawn,
+    check_report::{self, CheckReport},
+    outcome::{EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
 };
-
-/// Where libvirt looks for hook scripts on a distribution build.
-pub const DEFAULT_HOOKS_DIR: &str = "/etc/libvirt/hooks";
+use crate::{
+    cancel::Cancel,
+    config::{Config, LeftoverPolicy, SecurityMode, Settings},
+    drivers::{Driver, EventError, Registry},
+    hooks::{Layout, message, security},
+    script::{self, Limits},
+    spawn,
+};
 
 /// The variables passed through from the host, in libvirt's order
 /// (`virCommandAddEnvPassCommon`), each only when the host has it set.
@@ -143,52 +140,26 @@ pub enum BuildError {
 /// not have: a 120 s timeout per script, a 5 s grace between SIGTERM and
 /// SIGKILL, a 500 ms drain window after a script exits, capture limits of
 /// 1 MiB for stdout and stderr (64 MiB for a filter's stdout), and the
-/// script security rules in [`SecurityMode::Strict`]. Every default is also
+/// script security rules in [`SecurityMode::Strict`]. They are
 /// [`Config::default`]'s, and [`config`](RunnerBuilder::config) applies a
 /// whole configuration.
 #[derive(Debug, Clone)]
 pub struct RunnerBuilder {
     registry: Arc<Registry>,
-    hooks_dir: PathBuf,
-    limits: Limits,
-    filter_stdout: usize,
-    pass_env: Vec<String>,
-    security: SecurityMode,
-    overrides: BTreeMap<String, DriverConfig>,
-    audit_log: Option<PathBuf>,
-    layout: Layout,
+    settings: Settings,
 }
 
 impl RunnerBuilder {
     /// A builder for `registry`'s drivers, with the defaults above and
-    /// hooks in [`DEFAULT_HOOKS_DIR`].
+    /// hooks in [`DEFAULT_HOOKS_DIR`](crate::DEFAULT_HOOKS_DIR).
     pub fn new(registry: Arc<Registry>) -> RunnerBuilder {
-        RunnerBuilder {
-            registry,
-            hooks_dir: PathBuf::from(DEFAULT_HOOKS_DIR),
-            limits: Limits {
-                timeout: Some(Duration::from_secs(120)),
-                grace: Duration::from_secs(5),
-                drain: Some(Duration::from_millis(500)),
-                stdout: 1 << 20,
-                stderr: 1 << 20,
-                leftovers: LeftoverPolicy::Leave,
-                sigpipe_guard: true,
-                filter: false,
-            },
-            filter_stdout: 64 << 20,
-            pass_env: Vec::new(),
-            security: SecurityMode::Strict,
-            overrides: BTreeMap::new(),
-            audit_log: None,
-            layout: Layout::Libvirt,
-        }
+        RunnerBuilder { registry, settings: Settings::default() }
     }
 
     /// Which scripts an event runs (default [`Layout::Libvirt`]: the main
     /// script, then `<driver>.d/*`).
     pub fn layout(&mut self, layout: Layout) -> &mut RunnerBuilder {
-        self.layout = layout;
+        self.settings.layout = layout;
         self
     }
 
@@ -200,32 +171,7 @@ impl RunnerBuilder {
     /// registry's part, `disabled_drivers` and `plugin_path`, is
     /// [`RegistryBuilder::config`](crate::RegistryBuilder::config).)
     pub fn config(&mut self, config: &Config) -> &mut RunnerBuilder {
-        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        self.hooks_dir(&config.hooks_dir)
-            .pass_env(config.pass_env.iter().cloned())
-            .timeout(config.timeout)
-            .kill_grace(config.grace)
-            .drain_window(Some(config.drain))
-            .stdout_limit(bytes(config.stdout_cap))
-            .stderr_limit(bytes(config.stderr_cap))
-            .filter_output_limit(bytes(config.filter_stdout_cap))
-            .leftovers(config.leftovers)
-            .security(config.security)
-            .layout(config.layout)
-            .audit_log(config.audit_log.clone());
-        for (driver, d) in &config.drivers {
-            if let Some(t) = d.timeout {
-                self.driver_timeout(driver, t);
-            }
-            for (op, o) in &d.operations {
-                if let Some(t) = o.timeout {
-                    self.operation_timeout(driver, op, t);
-                }
-                if let Some(p) = o.on_failure {
-                    self.operation_policy(driver, op, p);
-                }
-            }
-        }
+        config.fill(&mut self.settings);
         self
     }
 
@@ -239,7 +185,7 @@ impl RunnerBuilder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.pass_env = names.into_iter().map(Into::into).collect();
+        self.settings.pass_env = names.into_iter().map(Into::into).collect();
         self
     }
 
@@ -247,7 +193,7 @@ impl RunnerBuilder {
     /// [`SecurityMode::Strict`]: an unsafe script is refused and counts as
     /// a failed script).
     pub fn security(&mut self, mode: SecurityMode) -> &mut RunnerBuilder {
-        self.security = mode;
+        self.settings.security = mode;
         self
     }
 
@@ -255,7 +201,7 @@ impl RunnerBuilder {
     /// output when the drain window ends (default
     /// [`LeftoverPolicy::Leave`]).
     pub fn leftovers(&mut self, policy: LeftoverPolicy) -> &mut RunnerBuilder {
-        self.limits.leftovers = policy;
+        self.settings.leftovers = policy;
         self
     }
 
@@ -263,7 +209,7 @@ impl RunnerBuilder {
     /// for none (default). Audit records are logged at info level under
     /// the target [`AUDIT_TARGET`](crate::AUDIT_TARGET) either way.
     pub fn audit_log(&mut self, path: Option<PathBuf>) -> &mut RunnerBuilder {
-        self.audit_log = path;
+        self.settings.audit_log = path;
         self
     }
 
@@ -271,7 +217,7 @@ impl RunnerBuilder {
     /// global [`timeout`](RunnerBuilder::timeout); [`Duration::ZERO`] means
     /// none.
     pub fn driver_timeout(&mut self, driver: &str, timeout: Duration) -> &mut RunnerBuilder {
-        self.overrides.entry(driver.to_owned()).or_default().timeout = Some(timeout);
+        self.settings.drivers.entry(driver.to_owned()).or_default().timeout = Some(timeout);
         self
     }
 
@@ -283,7 +229,7 @@ impl RunnerBuilder {
         operation: &str,
         timeout: Duration,
     ) -> &mut RunnerBuilder {
-        self.operation(driver, operation).timeout = Some(timeout);
+        self.settings.operation(driver, operation).timeout = Some(timeout);
         self
     }
 
@@ -296,31 +242,26 @@ impl RunnerBuilder {
         operation: &str,
         policy: FailurePolicy,
     ) -> &mut RunnerBuilder {
-        self.operation(driver, operation).on_failure = Some(policy);
+        self.settings.operation(driver, operation).on_failure = Some(policy);
         self
     }
 
-    fn operation(&mut self, driver: &str, operation: &str) -> &mut crate::config::OperationConfig {
-        let d = self.overrides.entry(driver.to_owned()).or_default();
-        d.operations.entry(operation.to_owned()).or_default()
-    }
-
-    /// The hooks directory (default `/etc/libvirt/hooks`).
+    /// The hooks directory (default [`DEFAULT_HOOKS_DIR`](crate::DEFAULT_HOOKS_DIR)).
     pub fn hooks_dir(&mut self, dir: impl Into<PathBuf>) -> &mut RunnerBuilder {
-        self.hooks_dir = dir.into();
+        self.settings.hooks_dir = dir.into();
         self
     }
 
     /// How long one script may run before its process group gets SIGTERM
     /// (default 120 s); [`Duration::ZERO`] means never, as in libvirt.
     pub fn timeout(&mut self, timeout: Duration) -> &mut RunnerBuilder {
-        self.limits.timeout = (!timeout.is_zero()).then_some(timeout);
+        self.settings.timeout = timeout;
         self
     }
 
     /// How long after SIGTERM the process group gets SIGKILL (default 5 s).
     pub fn kill_grace(&mut self, grace: Duration) -> &mut RunnerBuilder {
-        self.limits.grace = grace;
+        self.settings.grace = grace;
         self
     }
 
@@ -329,20 +270,20 @@ impl RunnerBuilder {
     /// reported as a warning and left alone. `None` reads until end of
     /// file, however long that takes, as libvirt does.
     pub fn drain_window(&mut self, window: Option<Duration>) -> &mut RunnerBuilder {
-        self.limits.drain = window;
+        self.settings.drain = window;
         self
     }
 
     /// The most stdout kept per script (default 1 MiB). More is read and
     /// dropped, and the run is marked truncated.
     pub fn stdout_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
-        self.limits.stdout = bytes;
+        self.settings.stdout_cap = bytes;
         self
     }
 
     /// The most stderr kept per script (default 1 MiB).
     pub fn stderr_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
-        self.limits.stderr = bytes;
+        self.settings.stderr_cap = bytes;
         self
     }
 
@@ -350,7 +291,7 @@ impl RunnerBuilder {
     /// 64 MiB). A longer output makes the script fail: a cut document must
     /// not replace the real one.
     pub fn filter_output_limit(&mut self, bytes: usize) -> &mut RunnerBuilder {
-        self.filter_stdout = bytes;
+        self.settings.filter_stdout_cap = bytes;
         self
     }
 
@@ -365,24 +306,33 @@ impl RunnerBuilder {
     ///
     /// [`BuildError::AuditLog`] if the audit log cannot be opened.
     pub fn build(&self) -> Result<Runner, BuildError> {
-        let audit = match &self.audit_log {
+        let settings = &self.settings;
+        let audit = match &settings.audit_log {
             None => None,
             Some(path) => Some(Arc::new(
                 AuditFile::open(path)
                     .map_err(|source| BuildError::AuditLog { path: path.clone(), source })?,
             )),
         };
+        // Each event sets its own timeout, and filter operations their own
+        // stdout limit.
+        let limits = Limits {
+            timeout: None,
+            grace: settings.grace,
+            drain: settings.drain,
+            stdout: settings.stdout_cap,
+            stderr: settings.stderr_cap,
+            leftovers: settings.leftovers,
+            sigpipe_guard: true,
+            filter: false,
+        };
         Ok(Runner {
             registry: Arc::clone(&self.registry),
-            hooks_dir: self.hooks_dir.clone(),
-            env: Arc::new(Environment::snapshot(&self.pass_env)),
-            limits: self.limits,
-            filter_stdout: self.filter_stdout,
-            security: self.security,
-            overrides: Arc::new(self.overrides.clone()),
+            env: Arc::new(Environment::snapshot(&settings.pass_env)),
+            settings: Arc::new(settings.clone()),
+            limits,
             audit,
             euid: spawn::effective_uid(),
-            layout: self.layout,
         })
     }
 }
@@ -395,15 +345,11 @@ impl RunnerBuilder {
 #[derive(Debug, Clone)]
 pub struct Runner {
     registry: Arc<Registry>,
-    hooks_dir: PathBuf,
+    settings: Arc<Settings>,
     env: Arc<Environment>,
     limits: Limits,
-    filter_stdout: usize,
-    security: SecurityMode,
-    overrides: Arc<BTreeMap<String, DriverConfig>>,
     audit: Option<Arc<AuditFile>>,
     euid: u32,
-    layout: Layout,
 }
 
 /// What every script of one event shares.
@@ -419,7 +365,7 @@ struct Ctx<'a> {
 impl Runner {
     /// The hooks directory.
     pub fn hooks_dir(&self) -> &Path {
-        &self.hooks_dir
+        &self.settings.hooks_dir
     }
 
     /// The drivers this runner knows.
@@ -429,36 +375,24 @@ impl Runner {
 
     /// Which scripts an event runs.
     pub fn layout(&self) -> Layout {
-        self.layout
+        self.settings.layout
     }
 
     /// How the script security rules are enforced.
     pub fn security_mode(&self) -> SecurityMode {
-        self.security
+        self.settings.security
     }
 
     /// The effective per-script timeout of `operation` of `driver`: the
     /// operation's, else the driver's, else the global one; `None` for none.
     pub fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
-        let d = self.overrides.get(driver);
-        let t = d
-            .and_then(|d| d.operations.get(operation))
-            .and_then(|o| o.timeout)
-            .or_else(|| d.and_then(|d| d.timeout));
-        match t {
-            Some(t) => (!t.is_zero()).then_some(t),
-            None => self.limits.timeout,
-        }
+        self.settings.timeout_for(driver, operation)
     }
 
     /// The effective failure policy of an operation: the configured
     /// override, else what the driver declares in `spec`.
     fn policy_for(&self, driver: &str, spec: &OperationSpec) -> FailurePolicy {
-        self.overrides
-            .get(driver)
-            .and_then(|d| d.operations.get(&spec.name))
-            .and_then(|o| o.on_failure)
-            .unwrap_or(spec.on_failure)
+        self.settings.policy_for(driver, &spec.name).unwrap_or(spec.on_failure)
     }
 
     /// Runs every hook script of `event`: the main script `<hooks>/<driver>`,
@@ -469,10 +403,10 @@ impl Runner {
     /// filter operation each script reads the newest non-blank output of
     /// the scripts before it, as long as none has failed.
     ///
-    /// Each script is checked against the security rules just before it
-    /// would start; in strict mode an unsafe one is not started and counts
-    /// as a failed script. The directories on the way to the scripts are
-    /// checked once per event. Each script run is recorded in the audit log.
+    /// Each script is vetted by the security rules just before it would
+    /// start; in strict mode an unsafe one is not started and counts as a
+    /// failed script. The directories on the way to the scripts are vetted
+    /// once per event. Each script run is recorded in the audit log.
     ///
     /// # Validation
     ///
@@ -529,14 +463,14 @@ impl Runner {
         let mut limits = self.limits;
         limits.timeout = self.timeout_for(event.driver, event.operation);
         if spec.filter {
-            limits.stdout = self.filter_stdout;
+            limits.stdout = self.settings.filter_stdout_cap;
             limits.filter = true;
         }
         // Asked once per event, not once per build: the embedding program
         // may change SIGPIPE's disposition at any time.
         limits.sigpipe_guard = event.input.is_some() && !spawn::sigpipe_ignored();
         let ctx = Ctx { driver, spec, event, policy, limits, cancel };
-        let mut checked = security::CheckedDirs::default();
+        let mut vetted = security::VettedDirs::default();
         let mut validated = false;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
         let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
@@ -546,8 +480,8 @@ impl Runner {
         // broken directory fails the call after the main script has run.
         let mut cancelled = false;
         let mut dir_error = None;
-        'stages: for stage in self.layout.stages() {
-            let found = match stage.find(&self.hooks_dir, event.driver, event.args()) {
+        'stages: for stage in self.settings.layout.stages() {
+            let found = match stage.find(&self.settings.hooks_dir, event.driver, event.args()) {
                 Ok(found) => found,
                 Err(err) => {
                     dir_error = Some((err.path, err.message));
@@ -567,7 +501,7 @@ impl Runner {
                     driver.check_document(event)?;
                     validated = true;
                 }
-                self.step(&ctx, path, &mut outcome, &mut chain, &mut checked);
+                self.step(&ctx, path, &mut outcome, &mut chain, &mut vetted);
             }
         }
         let (dir, dir_error) = match dir_error {
@@ -671,24 +605,24 @@ impl Runner {
             warnings: Vec::new(),
         };
         let mut scripts = Vec::new();
-        for stage in self.layout.stages() {
-            let found = stage.find(&self.hooks_dir, event.driver, event.args()).map_err(|err| {
-                RunError::Discovery {
+        for stage in self.settings.layout.stages() {
+            let found = stage.find(&self.settings.hooks_dir, event.driver, event.args()).map_err(
+                |err| RunError::Discovery {
                     driver: event.driver.to_owned(),
                     operation: event.operation.to_owned(),
                     path: err.path,
                     message: err.message,
                     outcome: None,
-                }
-            })?;
+                },
+            )?;
             scripts.extend(found.scripts);
             plan.skipped.extend(found.skipped);
         }
-        let mut checked = security::CheckedDirs::default();
+        let mut vetted = security::VettedDirs::default();
         for path in scripts {
-            match self.security_check_in(&path, &mut checked) {
+            match self.vet_in(&path, &mut vetted) {
                 Ok(()) => {}
-                Err(reason) if self.security == SecurityMode::Strict => {
+                Err(reason) if self.settings.security == SecurityMode::Strict => {
                     plan.skipped.push(Skipped { path, reason: SkipReason::Refused(reason) });
                     continue;
                 }
@@ -708,28 +642,29 @@ impl Runner {
     /// warnings for unsafe scripts, packaging or editor leftovers and hook
     /// scripts of drivers that are not loaded. For `virt-hook check`.
     pub fn check(&self) -> CheckReport {
-        check::check(&self.registry, &self.hooks_dir, self.security, |path| {
-            self.security_check(path)
-        })
+        check_report::report(
+            &self.registry,
+            &self.settings.hooks_dir,
+            self.settings.security,
+            |path| self.vet(path),
+        )
     }
 
-    /// The security rules for one script: `Err` with the reason if unsafe.
-    fn security_check(&self, path: &Path) -> Result<(), String> {
-        self.security_check_in(path, &mut security::CheckedDirs::default())
+    /// Vets one script by the security rules: `Err` with the reason if
+    /// unsafe.
+    fn vet(&self, path: &Path) -> Result<(), String> {
+        self.vet_in(path, &mut security::VettedDirs::default())
     }
 
-    /// [`security_check`](Runner::security_check), skipping the
+    /// [`vet`](Runner::vet), skipping the
     /// directories already found safe during the same event.
-    fn security_check_in(
-        &self,
-        path: &Path,
-        checked: &mut security::CheckedDirs,
-    ) -> Result<(), String> {
-        security::check_script(&self.hooks_dir, path, self.euid, checked).map_err(|u| u.to_string())
+    fn vet_in(&self, path: &Path, vetted: &mut security::VettedDirs) -> Result<(), String> {
+        security::vet_script(&self.settings.hooks_dir, path, self.euid, vetted)
+            .map_err(|u| u.to_string())
     }
 
-    /// Checks the event; `with_input: false` leaves out the checks of the
-    /// input document (for a plan made without one).
+    /// Validates the event; `with_input: false` leaves out the driver's
+    /// checks of the input document (for a plan made without one).
     fn validate<'r>(
         &'r self,
         event: &Event<'_>,
@@ -738,7 +673,7 @@ impl Runner {
         if !with_input {
             let driver = self.registry.driver_for(event)?;
             let spec = driver.validate_args(event)?;
-            self.check_nul(event)?;
+            self.refuse_nul(event)?;
             return Ok((driver, spec));
         }
         let (driver, spec) = self.select(event)?;
@@ -746,20 +681,20 @@ impl Runner {
         Ok((driver, spec))
     }
 
-    /// The cheap part of the checks: the driver, the operation table and
-    /// the arguments, without the driver's checks of the document.
+    /// The cheap part of the validation: the driver, the operation table
+    /// and the arguments, without the driver's checks of the document.
     fn select<'r>(
         &'r self,
         event: &Event<'_>,
     ) -> Result<(&'r Driver, &'r OperationSpec), RunError> {
         let driver = self.registry.driver_for(event)?;
         let spec = driver.select(event)?;
-        self.check_nul(event)?;
+        self.refuse_nul(event)?;
         Ok((driver, spec))
     }
 
     /// [`RunError::NulByte`] if an argument holds a NUL byte.
-    fn check_nul(&self, event: &Event<'_>) -> Result<(), RunError> {
+    fn refuse_nul(&self, event: &Event<'_>) -> Result<(), RunError> {
         let args = [
             ("object", event.object),
             ("operation", event.operation),
@@ -783,7 +718,7 @@ impl Runner {
         path: PathBuf,
         outcome: &mut Outcome,
         chain: &mut Chain,
-        checked: &mut security::CheckedDirs,
+        vetted: &mut security::VettedDirs,
     ) {
         let Ctx { driver, spec, event, limits, .. } = *ctx;
         // entry_input = (!script_ret && output && !empty(*output)) ? *output : input
@@ -802,9 +737,9 @@ impl Runner {
         );
         let input_len = input.map(<[u8]>::len);
         let mut refused = None;
-        if let Err(reason) = self.security_check_in(&path, checked) {
+        if let Err(reason) = self.vet_in(&path, vetted) {
             let warning = unsafe_warning(&path, &reason);
-            if self.security == SecurityMode::Strict {
+            if self.settings.security == SecurityMode::Strict {
                 log::warn!("hook script {} refused: {reason}", path.display());
                 refused = Some(reason);
             } else {
@@ -899,7 +834,7 @@ fn unsafe_warning(path: &Path, reason: &str) -> String {
     )
 }
 
-fn leftover_warning(path: &Path, left: &crate::outcome::Leftovers) -> String {
+fn leftover_warning(path: &Path, left: &Leftovers) -> String {
     let held = if left.count > 0 {
         format!("{} process(es) it started (process group {})", left.count, left.pgid)
     } else {

@@ -9,11 +9,14 @@ use std::{
 
 use serde::Serialize;
 
+use super::outcome::{SkipReason, path_lossy};
 use crate::{
     config::SecurityMode,
-    discovery::{self, MainScript},
-    outcome::{SkipReason, path_lossy},
-    registry::Registry,
+    drivers::Registry,
+    hooks::{
+        discovery::{self, MainScript},
+        message,
+    },
 };
 
 /// The drivers libvirt itself calls hook scripts for.
@@ -127,17 +130,17 @@ impl CheckReport {
     }
 }
 
-/// Builds the report. `security` says why a script is unsafe, if it is.
-pub(crate) fn check(
+/// Builds the report. `vet` says why a script is unsafe, if it is.
+pub(crate) fn report(
     registry: &Registry,
     hooks_dir: &Path,
     mode: SecurityMode,
-    security: impl Fn(&Path) -> Result<(), String>,
+    vet: impl Fn(&Path) -> Result<(), String>,
 ) -> CheckReport {
     let judge = |path: PathBuf, skipped: Option<SkipReason>| {
         let mut file = CheckedFile { path, runs: skipped.is_none(), skipped, warnings: Vec::new() };
         if file.runs {
-            if let Err(reason) = security(&file.path) {
+            if let Err(reason) = vet(&file.path) {
                 if mode == SecurityMode::Strict {
                     file.runs = false;
                     file.skipped = Some(SkipReason::Refused(reason));
@@ -201,7 +204,7 @@ fn stray_entries(registry: &Registry, hooks_dir: &Path) -> (Option<String>, Vec<
                 Some(format!(
                     "cannot list hooks directory {}: {}",
                     hooks_dir.display(),
-                    crate::message::strerror(&err)
+                    message::strerror(&err)
                 )),
                 Vec::new(),
             );

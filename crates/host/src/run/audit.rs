@@ -19,7 +19,7 @@ use std::{
 use serde::Serialize;
 use virt_hooks_core::{Event, FailurePolicy};
 
-use crate::outcome::{Leftovers, ScriptRun, ScriptStatus};
+use super::outcome::{Leftovers, ScriptRun, ScriptStatus};
 
 /// The `log` target of the audit records.
 pub const AUDIT_TARGET: &str = "virt_hooks::audit";
@@ -63,14 +63,14 @@ struct Record<'a> {
     sub_operation: &'a str,
     extra: &'a str,
     on_failure: &'static str,
-    #[serde(serialize_with = "crate::outcome::path_lossy")]
+    #[serde(serialize_with = "super::outcome::path_lossy")]
     script: &'a Path,
     pid: Option<u32>,
     exit_code: Option<i32>,
     signal: Option<i32>,
     timed_out: bool,
     cancelled: bool,
-    #[serde(serialize_with = "crate::outcome::duration_secs")]
+    #[serde(serialize_with = "super::outcome::duration_secs")]
     duration: Duration,
     bytes_in: usize,
     bytes_out: usize,

@@ -1,0 +1,15 @@
+//! The hooks layer: the files an event runs and what libvirt says about
+//! them.
+//!
+//! - `discovery`: which files an event runs ([`Layout`], stages), looked up
+//!   anew on every call;
+//! - `security`: the trust rule for scripts (and plugin files): owner, mode,
+//!   setuid;
+//! - `message`: libvirt's texts (shell escaping, `Child process (...)
+//!   unexpected exit status N`, strerror).
+
+pub(crate) mod discovery;
+pub(crate) mod message;
+pub(crate) mod security;
+
+pub use self::{discovery::Layout, security::SecurityProblem};
