@@ -125,6 +125,7 @@ virt_hooks_abi::export_driver!(LibxlDriver);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use virt_hooks_abi::InputSpec;
     use virt_hooks_testing::{check, check_output, table_problems};
 
     const VM: &[u8] = b"<domain type='xen'><name>xen1</name>\
