@@ -43,3 +43,4 @@ mod runner;
 mod script;
 mod security;
 mod spawn;
+mod walk;

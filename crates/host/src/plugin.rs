@@ -207,9 +207,7 @@ pub(crate) fn load_only(
                 continue;
             }
         }
-        let problem = untrusted(&dir.path, euid)
-            .map(|p| format!("its directory {} {p}", dir.path.display()))
-            .or_else(|| untrusted_file(&file, euid));
+        let problem = untrusted(&dir.path, &file, euid, &mut security::CheckedDirs::default());
         let result = match problem {
             Some(reason) => Err(PluginError::new(&file, format!("refused: {reason}"))),
             None => load_one(&file, registry),
@@ -255,13 +253,12 @@ pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry, skip: Opt
             log::debug!("no plugins in {}", dir.path.display());
             continue;
         }
-        let dir_problem =
-            untrusted(&dir.path, euid).map(|p| format!("its directory {} {p}", dir.path.display()));
+        let mut checked = security::CheckedDirs::default();
         for file in files {
             if skip == Some(file.as_path()) {
                 continue;
             }
-            let problem = dir_problem.clone().or_else(|| untrusted_file(&file, euid));
+            let problem = untrusted(&dir.path, &file, euid, &mut checked);
             let result = match problem {
                 Some(reason) => Err(PluginError::new(&file, format!("refused: {reason}"))),
                 None => match name_of(&file).and_then(|name| registry.get(name)) {
@@ -322,20 +319,25 @@ fn duplicate(file: &Path, first: &Driver) -> PluginError {
     )
 }
 
-/// Why `path` (a plugin file) cannot be trusted, if it cannot.
-fn untrusted_file(path: &Path, euid: u32) -> Option<String> {
-    match fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => Some("not a regular file".to_owned()),
-        Ok(_) => untrusted(path, euid).map(|p| format!("the file {p}")),
-        Err(e) => Some(format!("cannot examine it: {}", io_reason(&e))),
-    }
-}
-
-/// Why a file or directory cannot be trusted to hold code the host runs,
-/// as a predicate ("is writable by its group (mode 0664)"): the script
-/// security rule, applied to plugins.
-fn untrusted(path: &Path, euid: u32) -> Option<String> {
-    security::check_entry(path, euid, false).err().map(|u| u.problem.to_string())
+/// Why the plugin file `file` in `dir` cannot be trusted to hold code the
+/// host runs, if it cannot: the trust rule of scripts, applied to every
+/// link and directory on the way from `dir` to the file ("the file is
+/// writable by its group (mode 0664)", "its directory /x is writable by
+/// ...", "/tmp/s/l is a symbolic link owned by uid 65534, ...").
+fn untrusted(
+    dir: &Path,
+    file: &Path,
+    euid: u32,
+    checked: &mut security::CheckedDirs,
+) -> Option<String> {
+    let fault = security::check_plugin(dir, file, euid, checked).err()?;
+    Some(if fault.path == dir {
+        format!("its directory {} {}", dir.display(), fault.problem)
+    } else if fault.path == file {
+        format!("the file {}", fault.problem)
+    } else {
+        fault.to_string()
+    })
 }
 
 /// "Permission denied (os error 13)" -> "permission denied": the OS reason,
