@@ -9,10 +9,10 @@ runs them exactly as libvirt does.
 pub use crate::{
     audit::AUDIT_TARGET,
     cancel::Cancel,
-    check::{CheckReport, CheckedFile, DriverCheck},
+    check::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
     config::{
-        Config, ConfigError, DEFAULT_CONFIG_FILE, DriverConfig, LeftoverPolicy, OperationConfig,
-        SecurityMode, Source,
+        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_MAX_INPUT, DriverConfig, LeftoverPolicy,
+        OperationConfig, SecurityMode, Source,
     },
     discovery::Layout,
     outcome::{

@@ -24,3 +24,5 @@ mod links;
 mod config;
 // The per-object layout and `Layout::Both`.
 mod layout;
+// Refusals on the record; operations no driver lists.
+mod unlisted;
