@@ -9,7 +9,7 @@
 //!
 //! What libvirt sees is what it must see: exit 0 when the operation may go
 //! on; otherwise a non-zero status with the failing script's stderr, which
-//! libvirt quotes to the user. For `migrate` and `restore`, the new document
+//! libvirt quotes to the user, or with the reason the event was refused. For `migrate` and `restore`, the new document
 //! on stdout (nothing when unchanged). Scripts never get libvirt's pipes, so
 //! whatever they leave running cannot hold libvirt's call.
 

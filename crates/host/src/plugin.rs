@@ -33,8 +33,10 @@
 //!
 //! Loading a library runs code from it, with the host's privileges, before
 //! any other check. So a plugin file is refused, without being opened, when
-//! it or its directory is writable by group or others, or is owned by anyone
-//! but root and the host's effective user. Loaded libraries are never
+//! anything on its chain from the plugin directory (the directory, each
+//! symbolic link and the directory holding it, the file) is writable by
+//! group or others, or is owned by anyone but root and the host's effective
+//! user: the scripts' trust rule (see `security`). Loaded libraries are never
 //! unloaded.
 //!
 //! A plugin that cannot be loaded becomes one [`PluginError`]: it never stops
