@@ -470,9 +470,11 @@ impl Runner {
     /// the scripts before it, as long as none has failed.
     ///
     /// Each script is checked against the security rules just before it
-    /// would start; in strict mode an unsafe one is not started and counts
-    /// as a failed script. The directories on the way to the scripts are
-    /// checked once per event. Each script run is recorded in the audit log.
+    /// would start, every link and directory of its chain from the hooks
+    /// directory included; in strict mode an unsafe one is not started and
+    /// counts as a failed script. The directories on the way are opened once
+    /// per event. Each script run is recorded in the audit log, and so is
+    /// an event refused before any script ran.
     ///
     /// # Validation
     ///
@@ -812,8 +814,8 @@ impl Runner {
         self.security_check_in(path, &mut security::CheckedDirs::default())
     }
 
-    /// [`security_check`](Runner::security_check), skipping the
-    /// directories already found safe during the same event.
+    /// [`security_check`](Runner::security_check), reusing the
+    /// directories the same event's walks have opened.
     fn security_check_in(
         &self,
         path: &Path,

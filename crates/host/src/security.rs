@@ -92,7 +92,7 @@ impl fmt::Display for Problem {
             Problem::SetId(mode) => write!(f, "is setuid or setgid (mode {:04o})", mode & 0o7777),
             Problem::NotRegularFile => f.write_str("is not a regular file"),
             Problem::TooManyLinks(max) => {
-                write!(f, "is a symbolic link past the {max} one chain may have")
+                write!(f, "is a symbolic link beyond the {max} a chain may have")
             }
             Problem::Unreadable(reason) => write!(f, "cannot be examined: {reason}"),
         }
@@ -307,7 +307,7 @@ mod tests {
         assert_eq!(check(&d.join("l39")), Ok(()), "40 links");
         let err = check(&d.join("l40")).unwrap_err();
         assert_eq!(err, Unsafe { path: d.join("l0"), problem: Problem::TooManyLinks(40) });
-        assert!(err.to_string().ends_with("l0 is a symbolic link past the 40 one chain may have"));
+        assert!(err.to_string().ends_with("l0 is a symbolic link beyond the 40 a chain may have"));
         std::os::unix::fs::symlink("loop-b", d.join("loop-a")).unwrap();
         std::os::unix::fs::symlink("loop-a", d.join("loop-b")).unwrap();
         assert_eq!(check(&d.join("loop-a")).unwrap_err().problem, Problem::TooManyLinks(40));
