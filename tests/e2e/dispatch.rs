@@ -49,12 +49,25 @@ impl Installed {
     /// environment, piped stdout and stderr read to the end, the document on
     /// stdin (or /dev/null).
     fn call(&self, driver: &str, args: [&str; 4], stdin: Option<&str>) -> (Output, Duration) {
+        self.call_with(driver, args, stdin, &[])
+    }
+
+    /// [`call`](Installed::call) with more environment variables (libvirt
+    /// passes none of these; tests name a configuration file this way).
+    fn call_with(
+        &self,
+        driver: &str,
+        args: [&str; 4],
+        stdin: Option<&str>,
+        env: &[(&str, &Path)],
+    ) -> (Output, Duration) {
         let start = Instant::now();
         let mut child = Command::new(self.path().join(driver))
             .args(args)
             .env_clear()
             .env("LC_ALL", "C")
             .env("PATH", "/usr/bin:/bin")
+            .envs(env.iter().copied())
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -252,4 +265,245 @@ fn libxl_migrate_runs_with_libvirts_empty_stdin() {
     assert_eq!((out.status.code(), text(&out.stderr)), (Some(5), "no\n".to_owned()));
     let (out, _) = hooks.call("bhyve", ["bsd1", "release", "end", "-"], Some(&bsd));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// A configuration file in `hooks` with an audit log and `extra` lines;
+/// returns (the file, the audit log).
+fn audit_config(hooks: &Installed, extra: &str) -> (PathBuf, PathBuf) {
+    let log = hooks.path().join("audit.jsonl");
+    let config = hooks.path().join("virt-hooks.toml");
+    fs::write(&config, format!("audit_log = \"{}\"\n{extra}", log.display())).unwrap();
+    (config, log)
+}
+
+fn audit_records(log: &Path) -> Vec<serde_json::Value> {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn a_document_that_cannot_be_validated_fails_closed_with_the_reason() {
+    let hooks = Installed::new();
+    let marker = hooks.path().join("ran");
+    hooks.script(
+        "qemu.d/vm1/start/begin/10-deny",
+        &format!("touch {}; echo 'vm1 may not start' >&2; exit 3", marker.display()),
+    );
+    let (config, log) = audit_config(&hooks, "");
+    let env = [("VIRT_HOOKS_CONFIG", config.as_path())];
+    // Another domain's document, and one that is not XML at all.
+    let other = XML.replace("<name>vm1</name>", "<name>vm2</name>");
+    for (doc, why) in [(other.as_str(), "vm2"), ("<domain><name>vm1</name>", "")] {
+        let (out, _) = hooks.call_with("qemu", ["vm1", "start", "begin", "-"], Some(doc), &env);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with("error: refused hook event 'qemu vm1 start begin -': driver 'qemu'"),
+            "{stderr}"
+        );
+        assert!(stderr.contains(why) && stderr.lines().count() == 1, "{stderr}");
+        assert!(!marker.exists(), "nothing runs on a document that fails the checks");
+    }
+    let records = audit_records(&log);
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert!(records.iter().all(|r| r["decision"] == "refused" && r["operation"] == "start"));
+    // What libvirt can send but the checks may not read (yet): an internal
+    // DTD subset, a declared encoding. Either the checks read it and the
+    // domain's refusing script runs, or the call fails with the reason:
+    // never a silent success.
+    let dtd = XML.replacen("<domain", "<!DOCTYPE domain [<!ENTITY n \"vm1\">]>\n<domain", 1);
+    let latin1 = format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n{XML}");
+    for doc in [dtd, latin1] {
+        let (out, _) = hooks.call("qemu", ["vm1", "start", "begin", "-"], Some(&doc));
+        assert_ne!(out.status.code(), Some(0), "{doc}");
+        assert!(!out.stderr.is_empty(), "the reason is on stderr");
+    }
+}
+
+#[test]
+fn an_unlisted_operation_runs_the_scripts_made_for_it_and_passes_their_status() {
+    let hooks = Installed::new();
+    let others = hooks.path().join("others-ran");
+    hooks.script("qemu.d/vm1/start/begin", &format!("touch {}", others.display()));
+    hooks.script(
+        "qemu.d/vm1/checkpoint/begin/10-deny",
+        "cat >/dev/null; echo 'no checkpoints' >&2; exit 5",
+    );
+    let (config, log) = audit_config(&hooks, "");
+    let env = [("VIRT_HOOKS_CONFIG", config.as_path())];
+    let (out, _) = hooks.call_with("qemu", ["vm1", "checkpoint", "begin", "-"], Some(XML), &env);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(text(&out.stderr), "no checkpoints\n");
+    assert!(!others.exists());
+    let records = audit_records(&log);
+    assert_eq!(records[0]["decision"], "unlisted");
+    assert_eq!(records[1]["exit_code"], 5);
+    // Without a document (libvirt's /dev/null) too.
+    let (out, _) = hooks.call_with("qemu", ["vm1", "checkpoint", "begin", "-"], None, &env);
+    assert_eq!(out.status.code(), Some(5));
+}
+
+#[test]
+fn a_driver_libvirt_calls_that_no_plugin_provides_fails_closed() {
+    let hooks = Installed::new();
+    std::os::unix::fs::symlink(binary().canonicalize().unwrap(), hooks.path().join("libxl"))
+        .unwrap();
+    let (out, _) = hooks.call("libxl", ["vm1", "start", "begin", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no driver named 'libxl'"), "{}", text(&out.stderr));
+    // A sub-operation or extra the driver does not take: the same.
+    let (out, _) = hooks.call("qemu", ["vm1", "start", "later", "-"], Some(XML));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("'qemu start' takes sub-operation"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_input_over_max_input_is_refused_unread() {
+    let hooks = Installed::new();
+    let marker = hooks.path().join("ran");
+    hooks.script("qemu.d/vm1/start/begin", &format!("touch {}", marker.display()));
+    let (config, log) = audit_config(&hooks, "max_input = \"1KiB\"\n");
+    let env = [("VIRT_HOOKS_CONFIG", config.as_path())];
+    let big = XML
+        .replace("</domain>", &format!("<description>{}</description></domain>", "x".repeat(2048)));
+    let (out, _) = hooks.call_with("qemu", ["vm1", "start", "begin", "-"], Some(&big), &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is larger than max_input (1024 bytes)"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!marker.exists());
+    assert_eq!(audit_records(&log)[0]["decision"], "refused");
+}
+
+#[test]
+fn dev_zero_as_input_fails_fast_in_bounded_memory() {
+    let hooks = Installed::new();
+    // `run --input /dev/zero`, with the default cap (64 MiB).
+    let started = Instant::now();
+    let out = Command::new(binary())
+        .arg("--hooks-dir")
+        .arg(hooks.path())
+        .args(["run", "qemu", "vm1", "start", "begin", "-", "--input", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr),
+        "error: the input document from input file /dev/zero is larger than max_input \
+         (67108864 bytes); raise max_input in the configuration file if such a document is real\n"
+    );
+    // A generous bound: growing without a cap takes minutes and gigabytes.
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    // And as libvirt's hook, /dev/zero on stdin.
+    let out = Command::new(hooks.path().join("qemu"))
+        .args(["vm1", "start", "begin", "-"])
+        .env_clear()
+        .stdin(fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("larger than max_input"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_hooks_directory_is_the_executed_paths_never_the_current_directory() {
+    let hooks = Installed::new();
+    let ours = hooks.path().join("ours-ran");
+    // Builtins only: the scripts' PATH is the hooks directory.
+    hooks.script("qemu.d/vm1/start/begin", &format!("echo ran > {}", ours.display()));
+    // The current directory holds a hooks tree of its own.
+    let cwd = tempfile::tempdir().unwrap();
+    fs::set_permissions(cwd.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let theirs = cwd.path().join("theirs-ran");
+    for dir in ["qemu.d", "qemu.d/vm1", "qemu.d/vm1/start"] {
+        fs::create_dir(cwd.path().join(dir)).unwrap();
+        fs::set_permissions(cwd.path().join(dir), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let script = cwd.path().join("qemu.d/vm1/start/begin");
+    fs::write(&script, format!("#!/bin/sh\necho ran > {}\n", theirs.display())).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    // `qemu` found through PATH: argv[0] is the bare name.
+    let mut out = Command::new("qemu")
+        .args(["vm1", "start", "begin", "-"])
+        .env_clear()
+        .env("PATH", hooks.path())
+        .current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .output_with(XML);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(ours.exists(), "the scripts of the directory the kernel executed from ran");
+    assert!(!theirs.exists(), "the current directory's scripts never run");
+    // Executed by a relative path: refused, whatever the current directory holds.
+    fs::remove_file(&ours).unwrap();
+    std::os::unix::fs::symlink(hooks.path().join("qemu"), cwd.path().join("qemu")).unwrap();
+    out = Command::new("./qemu")
+        .args(["vm1", "start", "begin", "-"])
+        .env_clear()
+        .current_dir(cwd.path())
+        .stdin(Stdio::piped())
+        .output_with(XML);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("must be executed by an absolute path, not './qemu'"));
+    assert!(!ours.exists() && !theirs.exists());
+}
+
+#[test]
+fn hook_mode_is_the_executed_name_not_argv0_nor_a_renamed_binary() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let renamed = dir.path().join("virt-hook.new");
+    std::os::unix::fs::symlink(binary().canonicalize().unwrap(), &renamed).unwrap();
+    let out = Command::new(&renamed).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Usage:"), "{}", text(&out.stdout));
+    // argv[0] is whatever the caller says; the executed file is virt-hook.
+    let out = Command::new(binary()).arg0("qemu").arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("virt-hook "), "{}", text(&out.stdout));
+}
+
+#[test]
+fn install_refuses_driver_names_that_are_not_plain_file_names() {
+    let outer = tempfile::tempdir().unwrap();
+    let hooks = outer.path().join("hooks");
+    fs::create_dir(&hooks).unwrap();
+    fs::set_permissions(&hooks, fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["../x", "a/b", ".", "..", "", "/etc/x"] {
+        let out = Command::new(binary())
+            .arg("--hooks-dir")
+            .arg(&hooks)
+            .args(["install", "--libvirt", "qemu", name])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name:?}");
+        assert_eq!(
+            text(&out.stderr),
+            format!(
+                "error: '{name}' is not a driver name: a driver name is a plain file name (not \
+                 empty, '.' or '..', no '/'); nothing was installed\n"
+            )
+        );
+        assert!(!outer.path().join("x").exists());
+        assert_eq!(fs::read_dir(&hooks).unwrap().count(), 0, "{name:?}: nothing installed");
+    }
+}
+
+trait OutputWith {
+    /// Spawns, writes `stdin` and waits for the output.
+    fn output_with(&mut self, stdin: &str) -> Output;
+}
+
+impl OutputWith for Command {
+    fn output_with(&mut self, stdin: &str) -> Output {
+        let mut child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
 }

@@ -1,9 +1,10 @@
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use virt_hooks::{
-    DriverError, Event, EventError, ExtraRule, FailurePolicy, InputSpec, PluginWarning, Registry,
+    DriverError, Event, EventError, ExtraRule, FailurePolicy, InputSpec, PluginFailure,
+    PluginWarning, Registry,
 };
 use virt_hooks_e2e::{PluginDir, fixture, logs, plugin};
 
@@ -337,4 +338,112 @@ fn bad_plugins_never_stop_good_ones() {
             "libvirt_hooks_driver_no_root_module.so",
         ]
     );
+}
+
+/// `<e>/safe/<plugin>` (root's copy of the daemon plugin), `<e>/sticky`
+/// (mode 1777) holding nobody's copy of the lxc plugin, and `<e>/open`
+/// (mode 0755): the places of issue 11's plugin chain. `None` without root
+/// (printed).
+fn plugin_chain_places() -> Option<(PluginDir, PathBuf, PathBuf)> {
+    let e = PluginDir::new();
+    if fs::metadata(e.path()).unwrap().uid() != 0 {
+        eprintln!("skipped: making files owned by uid 65534 needs root");
+        return None;
+    }
+    for (sub, mode) in [("safe", 0o755), ("sticky", 0o1777), ("open", 0o755)] {
+        fs::create_dir(e.path().join(sub)).unwrap();
+        fs::set_permissions(e.path().join(sub), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let safe = e.add_as(&plugin("daemon"), "safe/libvirt_hooks_driver_daemon.so");
+    let evil = e.add_as(&plugin("lxc"), "sticky/evil.so");
+    std::os::unix::fs::chown(&evil, Some(65534), Some(65534)).unwrap();
+    Some((e, safe, evil))
+}
+
+/// Makes `link` -> `target`, owned by nobody.
+fn nobodys_link(target: &Path, link: &Path) {
+    std::os::unix::fs::symlink(target, link).unwrap();
+    std::os::unix::fs::lchown(link, Some(65534), Some(65534)).unwrap();
+}
+
+/// `<dir>/libvirt_hooks_driver_daemon.so` (root's link) -> `<e>/<holder>/l2`
+/// (nobody's link) -> `target`.
+fn plugin_chain(dir: &PluginDir, e: &PluginDir, holder: &str, target: &Path) -> PathBuf {
+    let l2 = e.path().join(holder).join("l2");
+    nobodys_link(target, &l2);
+    std::os::unix::fs::symlink(&l2, dir.path().join("libvirt_hooks_driver_daemon.so")).unwrap();
+    l2
+}
+
+#[test]
+fn a_plugin_reached_through_nobodys_link_is_refused_though_it_ends_at_a_safe_file() {
+    let Some((e, safe, _)) = plugin_chain_places() else { return };
+    let dir = PluginDir::new();
+    let l2 = plugin_chain(&dir, &e, "open", &safe);
+    let expected = format!(
+        "refused: {} is a symbolic link owned by uid 65534, not root or uid 0",
+        l2.display()
+    );
+    assert_eq!(only_error(&dir), expected);
+    // The same through the one-driver load of `run` and libvirt's hook.
+    let mut builder = Registry::builder();
+    builder.only_driver("daemon").search().dir(dir.path()).only_explicit();
+    let registry = builder.build();
+    assert!(registry.drivers().is_empty());
+    assert_eq!(registry.errors()[0].reason.to_string(), expected);
+}
+
+#[test]
+fn a_plugin_link_in_a_sticky_directory_is_refused() {
+    let Some((e, safe, _)) = plugin_chain_places() else { return };
+    let dir = PluginDir::new();
+    plugin_chain(&dir, &e, "sticky", &safe);
+    assert_eq!(
+        only_error(&dir),
+        format!(
+            "refused: {} is writable by group and others (mode 1777)",
+            e.path().join("sticky").display()
+        )
+    );
+}
+
+#[test]
+fn swapping_nobodys_plugin_link_under_the_loader_never_wins() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    let Some((e, safe, evil)) = plugin_chain_places() else { return };
+    let dir = PluginDir::new();
+    let l2 = plugin_chain(&dir, &e, "sticky", &safe);
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let tmp = l2.with_extension("new");
+            let mut flip = false;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = fs::remove_file(&tmp);
+                nobodys_link(if flip { &safe } else { &evil }, &tmp);
+                fs::rename(&tmp, &l2).unwrap();
+                flip = !flip;
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let (mut loads, mut wins, mut refused) = (0, 0, 0);
+    while loads < 300 && started.elapsed() < std::time::Duration::from_secs(30) {
+        loads += 1;
+        let registry = load(dir.path());
+        wins += usize::from(registry.get("lxc").is_some());
+        refused += usize::from(
+            registry.drivers().is_empty()
+                && registry.errors().iter().all(|e| matches!(e.reason, PluginFailure::Refused(_))),
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert_eq!(wins, 0, "nobody's library was loaded in {wins} of {loads} loads");
+    assert_eq!(refused, loads, "every load refused the chain");
+    assert!(loads >= 50, "only {loads} loads in 30 s");
 }

@@ -187,6 +187,18 @@ fn domain(qemu: &str) -> String {
     )
 }
 
+/// [`domain`] with one foreign element of `attributes` attributes in its
+/// `<metadata>`.
+fn domain_with_metadata(qemu: &str, attributes: usize) -> String {
+    let attrs: String = (0..attributes).map(|i| format!(" a{i}='v'")).collect();
+    domain(qemu).replace(
+        "<memory ",
+        &format!(
+            "<metadata><vh:big xmlns:vh='https://example.invalid/vh'{attrs}/></metadata><memory "
+        ),
+    )
+}
+
 #[test]
 fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     let Some(scratch) = scratch_dir() else { return };
@@ -278,6 +290,29 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
             .contains(&calls[4].as_str()),
         "{calls:#?}"
     );
+
+    // A domain whose <metadata> holds a large foreign element (issue 11:
+    // 150,000 attributes in one element), which libvirt keeps and hands to
+    // every hook: it starts with its scripts run, in about the time a plain
+    // one takes (the document checks are linear in its size).
+    let big = work.path().join("big.xml");
+    fs::write(&big, domain_with_metadata(&daemon.qemu, 150_000)).unwrap();
+    let (out, big_start) = daemon.virsh(&["create", big.to_str().unwrap()]);
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    destroy();
+    let calls = rec.take();
+    assert_eq!(
+        calls[..4],
+        [
+            "qemu vhdom prepare begin - domain",
+            "qemu vhdom start begin - domain",
+            "qemu vhdom started begin - domain",
+            "qemu vhdom stopped end - domain"
+        ],
+        "{calls:#?}"
+    );
+    let delay = big_start.saturating_sub(plain_start);
+    assert!(delay < Duration::from_secs(2), "the large metadata delayed the start by {delay:?}");
 
     // A refusing start script: virsh fails with the script's message.
     let refuse = rec.script(

@@ -9,15 +9,16 @@
 //!
 //! What libvirt sees is what it must see: exit 0 when the operation may go
 //! on; otherwise a non-zero status with the failing script's stderr, which
-//! libvirt quotes to the user. For `migrate` and `restore`, the new document
+//! libvirt quotes to the user, or with the reason the event was refused. For `migrate` and `restore`, the new document
 //! on stdout (nothing when unchanged). Scripts never get libvirt's pipes, so
 //! whatever they leave running cannot hold libvirt's call.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Write};
 
 use virt_hooks::{Event, InputSpec, RunError, Runner, ScriptStatus};
 
 use crate::exit;
+use crate::input::read_capped;
 use crate::run::Interrupt;
 
 /// What libvirt passed: the driver (our file name) and its four arguments.
@@ -28,23 +29,59 @@ pub(crate) struct Call {
 }
 
 /// Runs the per-object scripts of `call`; returns the exit status for libvirt.
-pub(crate) fn dispatch(runner: &Runner, call: &Call, out: &mut impl Write) -> anyhow::Result<u8> {
+///
+/// Never a silent success: an event that cannot be validated (no driver of
+/// that name, a bad sub-operation or extra, a document the driver refuses, a
+/// document over `max_input`) exits 1 with the reason on stderr, which
+/// libvirt quotes or logs, and libvirt applies its own policy to that status
+/// as it would to a failing script. An operation the driver does not list
+/// (a newer libvirt's) runs the per-object scripts made for exactly it and
+/// passes their status through. Each decision is logged and recorded in the
+/// audit log.
+pub(crate) fn dispatch(
+    runner: &Runner,
+    call: &Call,
+    max_input: u64,
+    out: &mut impl Write,
+) -> anyhow::Result<u8> {
     let [object, operation, sub_operation, extra] = &call.args;
     let mut event = Event::new(&call.driver, object, operation, sub_operation, extra);
-    // Read stdin only for operations that take a document: for the others
-    // libvirt gives /dev/null, and nothing must block on it.
-    let takes_input = runner
+    // Read stdin only for operations that take a document, and for
+    // operations the driver does not know (their scripts get what libvirt
+    // gave): for the others libvirt gives /dev/null, and nothing must block
+    // on it. A terminal is never read.
+    let listed = runner
         .registry()
         .get(&call.driver)
-        .and_then(|d| d.operations().iter().find(|op| op.name == *operation))
-        .is_some_and(|op| matches!(op.input, InputSpec::Xml { .. }));
-    let mut input = Vec::new();
-    if takes_input {
-        std::io::stdin().lock().read_to_end(&mut input)?;
+        .map(|d| d.operations().iter().find(|op| op.name == *operation));
+    let read = match listed {
+        Some(Some(op)) => matches!(op.input, InputSpec::Xml { .. }),
+        Some(None) => !std::io::stdin().is_terminal(),
+        None => false,
+    };
+    let input = if read {
+        match read_capped(std::io::stdin().lock(), max_input, "standard input") {
+            Ok(input) => input,
+            Err(err) => {
+                let reason = format!("{err:#}");
+                runner.record_refusal(&event, &reason);
+                return Ok(refuse(call, &reason));
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let unlisted = matches!(listed, Some(None));
+    if read && !(unlisted && input.is_empty()) {
         event = event.with_input(&input);
     }
     let interrupt = Interrupt::install()?;
-    match runner.run_with(&event, &interrupt.cancel) {
+    let result = if unlisted {
+        runner.run_unlisted_with(&event, &interrupt.cancel)
+    } else {
+        runner.run_with(&event, &interrupt.cancel)
+    };
+    match result {
         Err(RunError::Cancelled { .. }) => Ok(interrupt.exit_code()),
         Ok(outcome) => {
             if let Some(document) = &outcome.output {
@@ -52,14 +89,21 @@ pub(crate) fn dispatch(runner: &Runner, call: &Call, out: &mut impl Write) -> an
             }
             Ok(exit::OK)
         }
-        Err(RunError::InvalidEvent(err)) => {
-            // An event this host does not know (a newer libvirt, a missing
-            // plugin) must not break the daemon's operation: run nothing.
-            log::warn!("ignoring hook event {}: {err}", call.describe());
-            Ok(exit::OK)
+        Err(err @ (RunError::InvalidEvent(_) | RunError::NulByte { .. })) => {
+            // Nothing ran where libvirt would have run the scripts: the
+            // runner recorded the refusal; libvirt gets the reason.
+            Ok(refuse(call, &err.to_string()))
         }
         Err(err) => Ok(report(&err)),
     }
+}
+
+/// An event refused before any script ran: logged as an error, which is
+/// what reaches stderr (and so libvirt) in hook mode. Returns the exit
+/// status.
+fn refuse(call: &Call, reason: &str) -> u8 {
+    log::error!("refused hook event {}: {reason}", call.describe());
+    exit::REFUSED
 }
 
 /// Writes what libvirt will quote after "unexpected exit status N: " and

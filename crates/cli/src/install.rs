@@ -47,6 +47,10 @@ pub(crate) fn install(
     force: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
+    // Every name first: nothing changes when one of them is bad.
+    for driver in drivers {
+        check_driver_name(driver)?;
+    }
     let exe = std::env::current_exe().context("cannot find the running executable")?;
     let exe = fs::canonicalize(&exe).unwrap_or(exe);
     if !hooks.is_dir() {
@@ -99,6 +103,19 @@ pub(crate) fn install(
         writeln!(out, "libvirt runs these hooks from its next start or reload (SIGHUP)")?;
     }
     Ok(if refused == 0 { exit::OK } else { exit::REFUSED })
+}
+
+/// A driver name is the hook script's file name in the hooks directory: a
+/// plain file name, so that `<hooks>/<driver>` is never elsewhere.
+fn check_driver_name(driver: &str) -> anyhow::Result<()> {
+    let plain = !driver.is_empty() && driver != "." && driver != ".." && !driver.contains('/');
+    if !plain {
+        anyhow::bail!(
+            "'{driver}' is not a driver name: a driver name is a plain file name (not empty, \
+             '.' or '..', no '/'); nothing was installed"
+        );
+    }
+    Ok(())
 }
 
 /// `<path>.virt-hook-backup`, or with a number when that is taken. The

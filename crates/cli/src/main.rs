@@ -5,14 +5,15 @@
 //! when it is refused (or something is wrong), 2 for usage and validation
 //! errors, 130/143 when interrupted by SIGINT/SIGTERM.
 //!
-//! Installed under a driver's name (`/etc/libvirt/hooks/qemu -> virt-hook`),
-//! it is libvirt's hook script and runs the event's per-object scripts (see
-//! `dispatch`).
+//! Executed under a driver's name (`/etc/libvirt/hooks/qemu -> virt-hook`;
+//! the name of the path the kernel executed, not argv[0]), it is libvirt's
+//! hook script and runs the event's per-object scripts (see `dispatch`).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output happens
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,14 +22,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use virt_hooks::{
-    Config, DEFAULT_CONFIG_FILE, Layout, PLUGIN_PATH_ENV, Registry, RegistryBuilder, Runner,
-    RunnerBuilder, Source,
+    Config, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV, Registry,
+    RegistryBuilder, Runner, RunnerBuilder, Source,
 };
 
 mod check;
 mod demo;
 mod dispatch;
 mod drivers;
+mod input;
 mod install;
 mod run;
 
@@ -171,17 +173,20 @@ pub(crate) mod exit {
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    let invoked = argv.first().map(PathBuf::from).unwrap_or_default();
-    let name = invoked.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let result = if name.is_empty() || name == NAME {
-        let cli = Cli::parse_from(argv);
-        init_logging(cli.verbose, "warn");
-        run(cli)
-    } else {
-        // libvirt's own stderr capture would quote our warnings in its
-        // error message; keep stderr for the scripts' words.
-        init_logging(0, "error");
-        as_libvirt_hook(&invoked, name, &argv[1..])
+    let executed = executed_path();
+    let result = match hook_driver(&executed) {
+        Some(driver) => {
+            // libvirt's own stderr capture would quote our warnings in its
+            // error message; keep stderr for the scripts' words and our
+            // errors.
+            init_logging(0, "error");
+            as_libvirt_hook(&executed, driver, &argv[1..])
+        }
+        None => {
+            let cli = Cli::parse_from(argv);
+            init_logging(cli.verbose, "warn");
+            run(cli)
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -223,10 +228,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 config.set_timeout(seconds(secs)?, Source::Flag("--timeout".into()));
             }
             let runner = build_runner(&config, registry, None)?;
-            run::run(&runner, &event, format, &mut out)?
+            run::run(&runner, &event, config.max_input, format, &mut out)?
         }
         Command::Plan { event, format } => {
-            run::plan(&build_runner(&config, registry, None)?, &event, format, &mut out)?
+            let runner = build_runner(&config, registry, None)?;
+            run::plan(&runner, &event, config.max_input, format, &mut out)?
         }
         Command::Demo { keep } => demo::demo(
             registry,
@@ -245,7 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;
             let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
-            dispatch::dispatch(&runner, &call, &mut out)?
+            dispatch::dispatch(&runner, &call, config.max_input, &mut out)?
         }
         Command::Install { libvirt: _, copy, force, drivers } => {
             let drivers = if drivers.is_empty() {
@@ -261,10 +267,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     Ok(code)
 }
 
+/// The path the kernel executed (`AT_EXECFN`): what the caller passed to
+/// `execve`, whatever it put in argv[0], and after any `PATH` lookup (the
+/// shell's or libc's `execvp` passes the full path it found).
+fn executed_path() -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(rustix::param::linux_execfn().to_bytes()))
+}
+
+/// The driver whose hook script virt-hook was executed as, if it was: the
+/// executed file's name is the name of a driver, one libvirt runs hooks for
+/// or one a loaded plugin provides. Any other name (`virt-hook`, a renamed
+/// `virt-hook.new`) is the command line.
+fn hook_driver(executed: &Path) -> Option<String> {
+    let name = executed.file_name()?.to_str()?;
+    if name == NAME {
+        return None;
+    }
+    if LIBVIRT_DRIVERS.contains(&name) {
+        return Some(name.to_owned());
+    }
+    // A driver libvirt does not know yet, shipped as a plugin: only the
+    // registry can say. (Logging is not set up yet; the plugins are loaded
+    // again, with it, if this is hook mode.)
+    let config = load_config_file(std::env::var_os(CONFIG_ENV).map(PathBuf::from)).ok()?;
+    load_registry(&config, Some(name)).get(name).is_some().then(|| name.to_owned())
+}
+
 /// virt-hook as libvirt's hook script `<hooks>/<driver>`: `args` are
-/// libvirt's four. The hooks directory is the one it was invoked from,
-/// unless the configuration names another.
-fn as_libvirt_hook(invoked: &Path, driver: String, args: &[OsString]) -> anyhow::Result<u8> {
+/// libvirt's four. The hooks directory is the directory of the path the
+/// kernel executed, which must be absolute (libvirt's always is), unless
+/// the configuration names another; never the current directory.
+fn as_libvirt_hook(executed: &Path, driver: String, args: &[OsString]) -> anyhow::Result<u8> {
     let args: Vec<String> = args
         .iter()
         .map(|a| {
@@ -274,14 +307,20 @@ fn as_libvirt_hook(invoked: &Path, driver: String, args: &[OsString]) -> anyhow:
     let call = dispatch::Call::new(driver, args)?;
     let mut config = load_config_file(std::env::var_os(CONFIG_ENV).map(PathBuf::from))?;
     if config.source_of("hooks_dir") == Source::Default {
-        let dir = invoked.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
+        let dir = executed.parent().filter(|_| executed.is_absolute()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "as libvirt's '{}' hook, virt-hook must be executed by an absolute path, not \
+                 '{}': its directory is the hooks directory (by hand, use `virt-hook dispatch`)",
+                call.driver,
+                executed.display()
+            )
+        })?;
         config.set_hooks_dir(dir, Source::Default);
     }
     let registry = load_registry(&config, Some(&call.driver));
     let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
     let mut out = std::io::stdout().lock();
-    let code = dispatch::dispatch(&runner, &call, &mut out)?;
+    let code = dispatch::dispatch(&runner, &call, config.max_input, &mut out)?;
     out.flush()?;
     Ok(code)
 }

@@ -1,6 +1,6 @@
 //! `virt-hook run` and `virt-hook plan`: one event, through the runner.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use virt_hooks::{Cancel, Event, RunError, Runner};
 
-use crate::{Format, exit};
+use crate::{Format, exit, input::read_capped};
 
 /// The five arguments a hook script receives after its path.
 #[derive(Debug, Args)]
@@ -32,19 +32,17 @@ pub(crate) struct EventArgs {
 }
 
 impl EventArgs {
-    /// Reads the input document, if one was named.
-    pub(crate) fn read_input(&self) -> anyhow::Result<Option<Vec<u8>>> {
+    /// Reads the input document, if one was named: at most `max` bytes
+    /// (`max_input`), a larger one is an error.
+    pub(crate) fn read_input(&self, max: u64) -> anyhow::Result<Option<Vec<u8>>> {
         let Some(path) = &self.input else { return Ok(None) };
-        let mut data = Vec::new();
-        if path.as_os_str() == "-" {
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut data)
-                .context("cannot read the input document from standard input")?;
+        let data = if path.as_os_str() == "-" {
+            read_capped(std::io::stdin().lock(), max, "standard input")?
         } else {
-            data = std::fs::read(path)
+            let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot read input file {}", path.display()))?;
-        }
+            read_capped(file, max, &format!("input file {}", path.display()))?
+        };
         Ok(Some(data))
     }
 
@@ -69,10 +67,11 @@ impl EventArgs {
 pub(crate) fn run(
     runner: &Runner,
     args: &EventArgs,
+    max_input: u64,
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
-    let input = args.read_input()?;
+    let input = args.read_input(max_input)?;
     let event = args.event(input.as_deref());
     let interrupt = Interrupt::install()?;
     match runner.run_with(&event, &interrupt.cancel) {
@@ -102,10 +101,11 @@ pub(crate) fn run(
 pub(crate) fn plan(
     runner: &Runner,
     args: &EventArgs,
+    max_input: u64,
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
-    let input = args.read_input()?;
+    let input = args.read_input(max_input)?;
     let event = args.event(input.as_deref());
     match runner.plan(&event) {
         Ok(plan) => {

@@ -108,6 +108,11 @@ impl Settings {
     }
 }
 
+/// The default `max_input`: 64 MiB, far above any real domain XML (libvirt's
+/// own RPC limit on one string is a few MiB) and equal to the default cap on
+/// a filter's output, the largest document a hook can hand back.
+pub const DEFAULT_MAX_INPUT: u64 = 64 << 20;
+
 /// What to do with descendants of a hook that still hold its pipes after it
 /// exited and the drain window has passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -216,9 +221,14 @@ struct FileConfig {
     grace: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration_opt")]
     drain: Option<Duration>,
+    #[serde(default, deserialize_with = "de_size_opt")]
     stdout_cap: Option<u64>,
+    #[serde(default, deserialize_with = "de_size_opt")]
     stderr_cap: Option<u64>,
+    #[serde(default, deserialize_with = "de_size_opt")]
     filter_stdout_cap: Option<u64>,
+    #[serde(default, deserialize_with = "de_size_opt")]
+    max_input: Option<u64>,
     leftovers: Option<LeftoverPolicy>,
     security: Option<SecurityMode>,
     layout: Option<Layout>,
@@ -256,6 +266,9 @@ pub struct Config {
     pub stderr_cap: u64,
     /// Bytes of stdout kept per script of a filter operation.
     pub filter_stdout_cap: u64,
+    /// The largest input document `virt-hook` reads (`run --input`, and
+    /// stdin as libvirt's hook); a larger one is refused unread.
+    pub max_input: u64,
     /// What happens to descendants still holding the pipes.
     pub leftovers: LeftoverPolicy,
     /// How the script security rules are enforced.
@@ -299,6 +312,7 @@ impl Default for Config {
             stdout_cap: bytes(stdout_cap),
             stderr_cap: bytes(stderr_cap),
             filter_stdout_cap: bytes(filter_stdout_cap),
+            max_input: DEFAULT_MAX_INPUT,
             leftovers,
             security,
             layout,
@@ -370,6 +384,7 @@ impl Config {
             stdout_cap,
             stderr_cap,
             filter_stdout_cap,
+            max_input,
             leftovers,
             security,
             layout
@@ -471,6 +486,7 @@ impl Config {
             ("stdout_cap", self.stdout_cap.to_string()),
             ("stderr_cap", self.stderr_cap.to_string()),
             ("filter_stdout_cap", self.filter_stdout_cap.to_string()),
+            ("max_input", self.max_input.to_string()),
             ("leftovers", format!("{:?}", self.leftovers).to_lowercase()),
             ("security", format!("{:?}", self.security).to_lowercase()),
             (
@@ -547,6 +563,36 @@ pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
     };
     let value: f64 = number.trim().parse().ok()?;
     (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+}
+
+/// A size in bytes: a number (`1048576`) or a string with a binary unit
+/// (`"512KiB"`, `"64MiB"`, `"1GiB"`, `"100B"`).
+fn de_size_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Int(n) => Ok(Some(n)),
+        Raw::Text(t) => parse_size(&t).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid size \"{t}\": use bytes (1048576) or a string with a unit (\"512KiB\", \"64MiB\", \"1GiB\")"
+            ))
+        }),
+    }
+}
+
+/// Parses `"64MiB"`, `"512KiB"`, `"1GiB"`, `"100B"` or plain bytes.
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let units: [(&str, u64); 4] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("B", 1)];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(unit, scale)| text.strip_suffix(unit).map(|n| (n, *scale)))
+        .unwrap_or((text, 1));
+    number.trim().parse::<u64>().ok()?.checked_mul(scale)
 }
 
 fn de_policy_opt<'de, D: serde::Deserializer<'de>>(
@@ -644,6 +690,24 @@ on_failure = "abort"
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2") && err.contains("\"maybe\""), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("64MiB"), Some(64 << 20));
+        assert_eq!(parse_size("512 KiB"), Some(512 << 10));
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("100B"), Some(100));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("1.5MiB"), None);
+        assert_eq!(parse_size("-1"), None);
+        assert_eq!(parse_size("64MB"), None);
+        assert_eq!(parse_size("99999999999GiB"), None);
+        let c = parse("max_input = \"1MiB\"\nstdout_cap = 4096\n").unwrap();
+        assert_eq!((c.max_input, c.stdout_cap), (1 << 20, 4096));
+        assert_eq!(parse("").unwrap().max_input, 64 << 20);
+        let err = parse("\nmax_input = \"lots\"\n").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("invalid size \"lots\""), "{err}");
     }
 
     #[test]

@@ -15,8 +15,8 @@ public is re-exported here.
 pub use crate::{
     cancel::Cancel,
     config::{
-        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DriverConfig, LeftoverPolicy,
-        OperationConfig, SecurityMode, Source,
+        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT,
+        DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source,
     },
     drivers::{
         Driver, EventError, PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError,
@@ -25,9 +25,9 @@ pub use crate::{
     },
     hooks::{Layout, SecurityProblem},
     run::{
-        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DriverCheck, EnvVar, Leftovers,
-        Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError, Runner, RunnerBuilder, ScriptRun,
-        ScriptStatus, SkipReason, Skipped,
+        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DriverCheck, EnvVar, LIBVIRT_DRIVERS,
+        Leftovers, Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError, Runner, RunnerBuilder,
+        ScriptRun, ScriptStatus, SkipReason, Skipped,
     },
 };
 pub use virt_hooks_abi::LoadError;

@@ -18,9 +18,13 @@ mod io;
 mod robust;
 // The script security rules in the runner.
 mod security;
+// Every link and directory of a script's chain, and the swap race.
+mod links;
 // The configuration file, the audit log and `check`.
 mod config;
 // The per-object layout and `Layout::Both`.
 mod layout;
 // The sources' shape: no import cycles between files.
 mod layers;
+// Refusals on the record; operations no driver lists.
+mod unlisted;

@@ -104,6 +104,15 @@ pub enum PluginRefusal {
     /// The name is a directory, FIFO, socket or device.
     #[error("refused: not a regular file")]
     NotAFile,
+    /// A symbolic link, or a directory holding one, on the way from the
+    /// plugin directory to the file breaks the rules.
+    #[error("refused: {} {problem}", path.display())]
+    Chain {
+        /// The link or directory at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: SecurityProblem,
+    },
     /// The file cannot be examined.
     #[error("refused: cannot examine it: {reason}")]
     Unexaminable {
@@ -303,10 +312,11 @@ impl PluginSearch {
                 log::debug!("no plugins in {}", dir.path.display());
                 continue;
             }
-            let dir_refusal = untrusted_dir(&dir.path, euid);
-            out.extend(files.into_iter().map(|file| {
-                Found::File(Candidate { file, dir_refusal: dir_refusal.clone(), euid })
-            }));
+            out.extend(
+                files
+                    .into_iter()
+                    .map(|file| Found::File(Candidate { file, dir: dir.path.clone(), euid })),
+            );
         }
         out
     }
@@ -328,7 +338,7 @@ impl PluginSearch {
                     continue;
                 }
             }
-            return Some(Candidate { file, dir_refusal: untrusted_dir(&dir.path, euid), euid });
+            return Some(Candidate { file, dir: dir.path, euid });
         }
         None
     }
@@ -347,8 +357,8 @@ pub(crate) enum Found {
 #[derive(Debug)]
 pub(crate) struct Candidate {
     pub(crate) file: PathBuf,
-    /// Why its directory is not trusted, if it is not.
-    dir_refusal: Option<PluginRefusal>,
+    /// The plugin directory it was found in: the anchor of its vetting.
+    dir: PathBuf,
     euid: u32,
 }
 
@@ -360,11 +370,29 @@ impl Candidate {
         is_plugin_name(name).then(|| &name[PLUGIN_PREFIX.len()..name.len() - PLUGIN_SUFFIX.len()])
     }
 
-    /// The trust rule: the directory, then the file. Nothing is opened.
+    /// The trust rule, for every link and directory on the way from the
+    /// plugin directory to the file, and the file. Nothing is opened.
     pub(crate) fn vet(&self) -> Result<(), PluginError> {
-        match self.dir_refusal.clone().or_else(|| untrusted_file(&self.file, self.euid)) {
-            Some(refusal) => Err(PluginError::new(&self.file, refusal)),
-            None => Ok(()),
+        let vetted = &mut security::VettedDirs::default();
+        security::vet_plugin(&self.dir, &self.file, self.euid, vetted)
+            .map_err(|fault| PluginError::new(&self.file, self.refusal(fault)))
+    }
+
+    /// What a fault found on the way to the file means for the plugin.
+    fn refusal(&self, fault: security::Unsafe) -> PluginRefusal {
+        let security::Unsafe { path, problem } = fault;
+        if path == self.dir {
+            return PluginRefusal::Directory { dir: path, problem };
+        }
+        if path != self.file {
+            return PluginRefusal::Chain { path, problem };
+        }
+        match problem {
+            SecurityProblem::NotRegularFile => PluginRefusal::NotAFile,
+            SecurityProblem::Unreadable(reason) => {
+                PluginRefusal::Unexaminable { reason: lowercase_first(&reason) }
+            }
+            problem => PluginRefusal::File(problem),
         }
     }
 
@@ -407,28 +435,13 @@ fn plugin_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Why the plugin directory `dir` cannot be trusted, if it cannot.
-fn untrusted_dir(dir: &Path, euid: u32) -> Option<PluginRefusal> {
-    security::vet_entry(dir, euid, false)
-        .err()
-        .map(|u| PluginRefusal::Directory { dir: dir.to_owned(), problem: u.problem })
-}
-
-/// Why `path` (a plugin file) cannot be trusted, if it cannot.
-fn untrusted_file(path: &Path, euid: u32) -> Option<PluginRefusal> {
-    match fs::metadata(path) {
-        Ok(meta) if !meta.is_file() => Some(PluginRefusal::NotAFile),
-        Ok(_) => {
-            security::vet_entry(path, euid, false).err().map(|u| PluginRefusal::File(u.problem))
-        }
-        Err(e) => Some(PluginRefusal::Unexaminable { reason: io_reason(&e) }),
-    }
-}
-
 /// "Permission denied (os error 13)" -> "permission denied": the OS reason,
 /// lowercased to sit inside a message.
 fn io_reason(e: &io::Error) -> String {
-    let text = message::strerror(e);
+    lowercase_first(&message::strerror(e))
+}
+
+fn lowercase_first(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
 }

@@ -232,3 +232,10 @@ pub(crate) fn drop_in_dir(main: &Path) -> PathBuf {
     dir.push(".d");
     PathBuf::from(dir)
 }
+
+/// `<hooks>/<driver>.d/<object>/<op>/<subop>`: where the per-object scripts
+/// of an event are.
+pub(crate) fn per_object_path(hooks: &Path, driver: &str, args: [&str; 4]) -> PathBuf {
+    let [object, operation, sub_operation, _] = args;
+    drop_in_dir(&hooks.join(driver)).join(object).join(operation).join(sub_operation)
+}

@@ -3,13 +3,16 @@
 //!
 //! - `discovery`: which files an event runs ([`Layout`], stages), looked up
 //!   anew on every call;
-//! - `security`: the trust rule for scripts (and plugin files): owner, mode,
-//!   setuid;
+//! - `security`: the trust rule for scripts and plugin files: owner, mode,
+//!   setuid, for every link and directory of the chain;
+//! - `walk`: resolving a path component by component, as the kernel does,
+//!   judging each with `security`'s rule;
 //! - `message`: libvirt's texts (shell escaping, `Child process (...)
 //!   unexpected exit status N`, strerror).
 
 pub(crate) mod discovery;
 pub(crate) mod message;
 pub(crate) mod security;
+mod walk;
 
 pub use self::{discovery::Layout, security::SecurityProblem};

@@ -1,39 +1,51 @@
-//! The script security rules: who may have written a hook script. This
-//! module *vets* files (`vet_script`, `vet_entry`); "check" is left to the
+//! The trust rule: who may have written what the host runs or loads. This
+//! module *vets* files (`vet_script`, `vet_plugin`); "check" is left to the
 //! `check` report and the drivers' checks.
 //!
 //! A hook script runs with the daemon's privileges (root, for the system
-//! daemons), so anybody who can change a script, or a directory on the way to
-//! it, can run code as root. A script is refused when the file or any directory
-//! from the hooks directory down to it
+//! daemons), and a plugin's initialisers run in the host, so anybody who can
+//! change a script, a plugin, a link or a directory on the way to them can
+//! run code as root. The *trusted* users are root and the host's effective
+//! user. Walking from the anchor (the hooks directory, a plugin directory)
+//! the way the kernel resolves the path (see `walk`), a script or plugin is
+//! refused when
 //!
-//! - is writable by its group or by others,
-//! - is owned by someone other than root or the host's effective user,
+//! - a directory that holds a symbolic link or the file of the chain (the
+//!   anchor included) is writable by its group or by others, sticky bit or
+//!   not (in a sticky directory the owner of an entry can still swap it), or
+//!   is owned by an untrusted user;
+//! - a directory the walk only passes through (to the next directory) is
+//!   that, unless it is one of the anchor's own ancestors (`/`, `/etc`, ...
+//!   for `/etc/libvirt/hooks`): those decide where the anchor itself is, so
+//!   whoever controls them controls the anchor whatever is checked below;
+//! - a symbolic link of the chain is owned by an untrusted user;
+//! - more than [`MAX_LINKS`](super::walk::MAX_LINKS) links are followed;
+//! - the file at the end is not a regular file, is writable by its group or
+//!   by others, or is owned by an untrusted user, or (a script) is setuid or
+//!   setgid.
 //!
-//! or when the file is setuid or setgid. A symlinked script is judged by its
-//! target as well: the target file and the directory holding it.
-//!
-//! Vetting happens just before execution, by path. See `docs/security.md` for
-//! why the window between the vetting and the exec cannot be used by anyone the
-//! rules do not already trust.
+//! Nobody untrusted can then change any component of the chain, so the
+//! window between this check and the exec (or `dlopen`) by path is closed by
+//! construction. See `docs/security.md`.
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use super::walk::{self, Meta, Walked};
 
 /// Why a hook script is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Unsafe {
-    /// The file or directory at fault.
+    /// The file, link or directory at fault.
     pub(crate) path: PathBuf,
     /// What is wrong with it.
     pub(crate) problem: SecurityProblem,
 }
 
-/// What is wrong with a file or directory on the way to a hook script (or
-/// with a plugin file and its directory): why the security rules do not
-/// trust it. Its text is a predicate ("is writable by its group (mode
-/// 0775)") that follows the name of the file or directory.
+/// What is wrong with a file, link or directory on the way to a hook script
+/// or a plugin: why the security rules do not trust it. Its text is a
+/// predicate ("is writable by its group (mode 0775)") that follows the name
+/// of the file, link or directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SecurityProblem {
@@ -46,8 +58,20 @@ pub enum SecurityProblem {
         /// The host's effective uid.
         euid: u32,
     },
+    /// A symbolic link of the chain owned by `owner`, which is neither root
+    /// nor the host's user `euid`.
+    LinkOwner {
+        /// The link's owner.
+        owner: u32,
+        /// The host's effective uid.
+        euid: u32,
+    },
     /// The script is setuid or setgid; the mode is given.
     SetId(u32),
+    /// The end of the chain is not a regular file.
+    NotRegularFile,
+    /// The chain has more links than the walk follows; the limit is given.
+    TooManyLinks(usize),
     /// It could not be examined; the OS reason.
     Unreadable(String),
 }
@@ -67,8 +91,15 @@ impl fmt::Display for SecurityProblem {
             SecurityProblem::ForeignOwner { owner, euid } => {
                 write!(f, "is owned by uid {owner}, not root or uid {euid}")
             }
+            SecurityProblem::LinkOwner { owner, euid } => {
+                write!(f, "is a symbolic link owned by uid {owner}, not root or uid {euid}")
+            }
             SecurityProblem::SetId(mode) => {
                 write!(f, "is setuid or setgid (mode {:04o})", mode & 0o7777)
+            }
+            SecurityProblem::NotRegularFile => f.write_str("is not a regular file"),
+            SecurityProblem::TooManyLinks(max) => {
+                write!(f, "is a symbolic link beyond the {max} a chain may have")
             }
             SecurityProblem::Unreadable(reason) => write!(f, "cannot be examined: {reason}"),
         }
@@ -81,83 +112,112 @@ impl fmt::Display for Unsafe {
     }
 }
 
-/// The directories found safe so far during one event, so that the scripts
-/// of one `.d` directory do not each re-examine the hooks directory and the
-/// `.d` directory. Only successes are kept; a new event starts empty, so a
-/// change between events is always seen.
-#[derive(Debug, Default)]
-pub(crate) struct VettedDirs(Vec<PathBuf>);
+/// The rule, for a host running as `euid`, applied by the walk to each
+/// component.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rule {
+    /// The host's effective uid: trusted, with root.
+    pub(crate) euid: u32,
+    /// The end of the chain is a script (setuid and setgid are refused).
+    pub(crate) script: bool,
+}
 
-/// Vets `script` (a path inside `hooks_dir`) and every directory from
-/// `hooks_dir` down to it, for a host running as `euid`. Directories in
-/// `vetted` are not examined again; those found safe are added to it.
+impl Rule {
+    fn trusted(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.euid
+    }
+
+    fn owner_and_mode(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+        let unsafe_because = |problem| Err(Unsafe { path: path.to_owned(), problem });
+        if meta.mode & 0o022 != 0 {
+            return unsafe_because(SecurityProblem::Writable(meta.mode));
+        }
+        if !self.trusted(meta.uid) {
+            return unsafe_because(SecurityProblem::ForeignOwner {
+                owner: meta.uid,
+                euid: self.euid,
+            });
+        }
+        Ok(())
+    }
+
+    /// A directory holding a link or the file of the chain, or one the
+    /// walk passes through below the anchor's ancestors.
+    pub(crate) fn holder(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+        self.owner_and_mode(path, meta)
+    }
+
+    /// A symbolic link of the chain (its holder is judged apart).
+    pub(crate) fn link(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+        if self.trusted(meta.uid) {
+            return Ok(());
+        }
+        Err(Unsafe {
+            path: path.to_owned(),
+            problem: SecurityProblem::LinkOwner { owner: meta.uid, euid: self.euid },
+        })
+    }
+
+    /// The file at the end of the chain.
+    pub(crate) fn end(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+        if !meta.is_file() {
+            return Err(Unsafe { path: path.to_owned(), problem: SecurityProblem::NotRegularFile });
+        }
+        self.owner_and_mode(path, meta)?;
+        if self.script && meta.mode & 0o6000 != 0 {
+            return Err(Unsafe {
+                path: path.to_owned(),
+                problem: SecurityProblem::SetId(meta.mode),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What the walks of one event (or one plugin directory) have opened, so
+/// that the scripts of one `.d` directory do not each walk from the hooks
+/// directory again. A new event starts empty, so a change between events is
+/// always seen.
+#[derive(Debug, Default)]
+pub(crate) struct VettedDirs(Walked);
+
+/// Vets `script` (a path inside `hooks_dir`) by walking to it from
+/// `hooks_dir`, for a host running as `euid`.
 pub(crate) fn vet_script(
     hooks_dir: &Path,
     script: &Path,
     euid: u32,
     vetted: &mut VettedDirs,
 ) -> Result<(), Unsafe> {
-    // The directories from the hooks dir down to the script's own directory.
-    let mut dirs: Vec<&Path> =
-        script.ancestors().skip(1).take_while(|d| d.starts_with(hooks_dir)).collect();
-    dirs.reverse();
-    for dir in dirs {
-        if vetted.0.iter().any(|d| d == dir) {
-            continue;
+    vet(hooks_dir, script, Rule { euid, script: true }, vetted)
+}
+
+/// Vets the plugin file `file` (a path inside the plugin directory `dir`)
+/// by walking to it from `dir`.
+pub(crate) fn vet_plugin(
+    dir: &Path,
+    file: &Path,
+    euid: u32,
+    vetted: &mut VettedDirs,
+) -> Result<(), Unsafe> {
+    vet(dir, file, Rule { euid, script: false }, vetted)
+}
+
+fn vet(anchor: &Path, file: &Path, rule: Rule, vetted: &mut VettedDirs) -> Result<(), Unsafe> {
+    match file.strip_prefix(anchor) {
+        Ok(rest) => walk::walk(anchor, rest, &rule, &mut vetted.0),
+        // Not below the anchor: everything from `/` (or the current
+        // directory) is judged.
+        Err(_) => {
+            let root = if file.is_absolute() { Path::new("/") } else { Path::new(".") };
+            walk::walk(root, file, &rule, &mut vetted.0)
         }
-        vet_entry(dir, euid, false)?;
-        vetted.0.push(dir.to_owned());
     }
-    // A symlinked script: judge the file that really runs, and its directory.
-    // For anything else, lstat already says everything stat would.
-    let meta = match std::fs::symlink_metadata(script) {
-        Ok(meta) => meta,
-        Err(e) => return Err(Unsafe { path: script.to_owned(), problem: unreadable(&e) }),
-    };
-    if !meta.file_type().is_symlink() {
-        return judge(script, &meta, euid, true);
-    }
-    let target = std::fs::canonicalize(script)
-        .map_err(|e| Unsafe { path: script.to_owned(), problem: unreadable(&e) })?;
-    if let Some(parent) = target.parent() {
-        vet_entry(parent, euid, false)?;
-    }
-    vet_entry(&target, euid, true)
-}
-
-/// Vets one file or directory: not writable by group or others, owned by
-/// root or `euid`, and, for a script, not setuid or setgid. Plugins are held
-/// to the same rule (`is_script: false`).
-pub(crate) fn vet_entry(path: &Path, euid: u32, is_script: bool) -> Result<(), Unsafe> {
-    match std::fs::metadata(path) {
-        Ok(meta) => judge(path, &meta, euid, is_script),
-        Err(e) => Err(Unsafe { path: path.to_owned(), problem: unreadable(&e) }),
-    }
-}
-
-/// [`vet_entry`] on metadata already read.
-fn judge(path: &Path, meta: &std::fs::Metadata, euid: u32, is_script: bool) -> Result<(), Unsafe> {
-    let unsafe_because = |problem| Err(Unsafe { path: path.to_owned(), problem });
-    let mode = meta.mode();
-    if mode & 0o022 != 0 {
-        return unsafe_because(SecurityProblem::Writable(mode));
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return unsafe_because(SecurityProblem::ForeignOwner { owner: meta.uid(), euid });
-    }
-    if is_script && mode & 0o6000 != 0 {
-        return unsafe_because(SecurityProblem::SetId(mode));
-    }
-    Ok(())
-}
-
-fn unreadable(err: &std::io::Error) -> SecurityProblem {
-    SecurityProblem::Unreadable(super::message::strerror(err))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     use super::*;
 
@@ -240,5 +300,78 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         let err = vet_script(dir.path(), &link, euid(), &mut VettedDirs::default()).unwrap_err();
         assert_eq!(err.path, target.canonicalize().unwrap());
+    }
+
+    #[test]
+    fn the_41st_link_and_a_loop_are_refused() {
+        let (dir, script) = hooks();
+        let d = script.parent().unwrap();
+        let mut target = script.clone();
+        for i in 0..41 {
+            let link = d.join(format!("l{i}"));
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            target = link;
+        }
+        let check = |path: &Path| vet_script(dir.path(), path, euid(), &mut VettedDirs::default());
+        assert_eq!(check(&d.join("l39")), Ok(()), "40 links");
+        let err = check(&d.join("l40")).unwrap_err();
+        assert_eq!(err, Unsafe { path: d.join("l0"), problem: SecurityProblem::TooManyLinks(40) });
+        assert!(err.to_string().ends_with("l0 is a symbolic link beyond the 40 a chain may have"));
+        std::os::unix::fs::symlink("loop-b", d.join("loop-a")).unwrap();
+        std::os::unix::fs::symlink("loop-a", d.join("loop-b")).unwrap();
+        assert_eq!(
+            check(&d.join("loop-a")).unwrap_err().problem,
+            SecurityProblem::TooManyLinks(40)
+        );
+    }
+
+    #[test]
+    fn a_dangling_link_or_a_file_on_the_way_cannot_be_examined() {
+        let (dir, script) = hooks();
+        let d = script.parent().unwrap();
+        std::os::unix::fs::symlink("nowhere", d.join("dangling")).unwrap();
+        std::os::unix::fs::symlink("10-x/y", d.join("through-a-file")).unwrap();
+        let check = |path: &Path| vet_script(dir.path(), path, euid(), &mut VettedDirs::default());
+        let err = check(&d.join("dangling")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} cannot be examined: No such file or directory",
+                d.join("nowhere").display()
+            )
+        );
+        let err = check(&d.join("through-a-file")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{} cannot be examined: Not a directory", d.join("10-x").display())
+        );
+        std::os::unix::fs::symlink(".", d.join("here")).unwrap();
+        assert_eq!(check(&d.join("here")).unwrap_err().problem, SecurityProblem::NotRegularFile);
+    }
+
+    #[test]
+    fn the_directories_above_the_anchor_are_passed_but_never_hold_a_link_or_file() {
+        // The hooks directory sits in a world-writable sticky directory
+        // (/tmp): passing through it is the anchor's own business, but a
+        // link or a file directly in it is refused.
+        let (dir, script) = hooks();
+        let above = dir.path().parent().unwrap();
+        if std::fs::metadata(above).unwrap().mode() & 0o1002 != 0o1002 {
+            return; // the temporary directory is not sticky and world-writable
+        }
+        let d = script.parent().unwrap();
+        std::os::unix::fs::symlink(
+            format!("../../{}/qemu.d/10-x", dir.path().file_name().unwrap().to_str().unwrap()),
+            d.join("back"),
+        )
+        .unwrap();
+        let check = |path: &Path| vet_script(dir.path(), path, euid(), &mut VettedDirs::default());
+        assert_eq!(check(&d.join("back")), Ok(()));
+        let stray = tempfile::NamedTempFile::new_in(above).unwrap();
+        set_mode(stray.path(), 0o755);
+        std::os::unix::fs::symlink(stray.path(), d.join("in-tmp")).unwrap();
+        let err = check(&d.join("in-tmp")).unwrap_err();
+        assert_eq!(err.path, above);
+        assert!(matches!(err.problem, SecurityProblem::Writable(_)), "{err}");
     }
 }

@@ -1,6 +1,7 @@
-//! The audit log: one JSON record per script run, logged at info level
-//! under the target [`AUDIT_TARGET`] and, when configured, appended to a
-//! file.
+//! The audit log: one JSON record per script run, and one per decision
+//! taken without running a script (an event refused before any script ran,
+//! the scripts of an operation no driver lists), logged at info level under
+//! the target [`AUDIT_TARGET`] and, when configured, appended to a file.
 //!
 //! The file is opened once, with `O_APPEND | O_CREAT | O_CLOEXEC` and mode
 //! 0640, and never truncated. Each record is one line written with one
@@ -52,9 +53,9 @@ impl AuditFile {
     }
 }
 
-/// One script run, as the audit log records it.
+/// What every record starts with: when, and the event.
 #[derive(Debug, Serialize)]
-struct Record<'a> {
+struct Head<'a> {
     /// Seconds since the Unix epoch when the record was made.
     time: f64,
     driver: &'a str,
@@ -62,6 +63,26 @@ struct Record<'a> {
     operation: &'a str,
     sub_operation: &'a str,
     extra: &'a str,
+}
+
+impl Head<'_> {
+    fn of<'a>(event: &'a Event<'_>) -> Head<'a> {
+        Head {
+            time: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+            driver: event.driver,
+            object: event.object,
+            operation: event.operation,
+            sub_operation: event.sub_operation,
+            extra: event.extra,
+        }
+    }
+}
+
+/// One script run, as the audit log records it.
+#[derive(Debug, Serialize)]
+struct Record<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
     on_failure: &'static str,
     #[serde(serialize_with = "super::outcome::path_lossy")]
     script: &'a Path,
@@ -99,14 +120,8 @@ pub(crate) fn record(
         ScriptStatus::Signaled { signal } => (None, Some(signal)),
         _ => (None, None),
     };
-    let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let record = Record {
-        time,
-        driver: event.driver,
-        object: event.object,
-        operation: event.operation,
-        sub_operation: event.sub_operation,
-        extra: event.extra,
+        head: Head::of(event),
         on_failure: policy.as_str(),
         script: &run.path,
         pid: run.pid,
@@ -123,7 +138,31 @@ pub(crate) fn record(
         refused: run.refused.as_deref(),
         failed: run.error.is_some(),
     };
-    let mut line = match serde_json::to_vec(&record) {
+    emit(file, &record);
+}
+
+/// A decision about a whole event, as the audit log records it.
+#[derive(Debug, Serialize)]
+struct Decision<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    decision: &'a str,
+    reason: &'a str,
+}
+
+/// Logs and appends a decision about `event` taken without running a
+/// script: `decision` is one word (`refused`, `unlisted`), `reason` says
+/// why.
+pub(crate) fn decision(file: Option<&AuditFile>, event: &Event<'_>, decision: &str, reason: &str) {
+    if !enabled(file) {
+        return;
+    }
+    emit(file, &Decision { head: Head::of(event), decision, reason });
+}
+
+/// Logs `record` as one JSON line and appends it to `file`.
+fn emit(file: Option<&AuditFile>, record: &impl Serialize) {
+    let mut line = match serde_json::to_vec(record) {
         Ok(line) => line,
         Err(err) => {
             log::error!("cannot encode an audit record: {err}");

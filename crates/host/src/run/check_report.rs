@@ -19,8 +19,9 @@ use crate::{
     },
 };
 
-/// The drivers libvirt itself calls hook scripts for.
-const LIBVIRT_DRIVERS: [&str; 6] = ["daemon", "qemu", "lxc", "network", "libxl", "bhyve"];
+/// The drivers libvirt itself calls hook scripts for (libvirt's
+/// `virHookDriverType`): the names of its hook scripts.
+pub const LIBVIRT_DRIVERS: [&str; 6] = ["daemon", "qemu", "lxc", "network", "libxl", "bhyve"];
 
 /// File name endings left behind by package managers and editors.
 const LEFTOVER_SUFFIXES: [&str; 11] = [

@@ -16,7 +16,7 @@ mod runner;
 
 pub use self::{
     audit::AUDIT_TARGET,
-    check_report::{CheckReport, CheckedFile, DriverCheck},
+    check_report::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
     outcome::{
         EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
         Skipped,

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use virt_hooks_core::{Event, FailurePolicy, OperationSpec};
+use virt_hooks_core::{Event, ExtraRule, FailurePolicy, OperationSpec};
 
 use super::{
     audit::{self, AuditFile},
@@ -21,7 +21,11 @@ use crate::{
     cancel::Cancel,
     config::{Config, LeftoverPolicy, SecurityMode, Settings},
     drivers::{Driver, EventError, Registry},
-    hooks::{Layout, message, security},
+    hooks::{
+        Layout,
+        discovery::{self, Stage},
+        message, security,
+    },
     script::{self, Limits},
     spawn,
 };
@@ -404,9 +408,11 @@ impl Runner {
     /// the scripts before it, as long as none has failed.
     ///
     /// Each script is vetted by the security rules just before it would
-    /// start; in strict mode an unsafe one is not started and counts as a
-    /// failed script. The directories on the way to the scripts are vetted
-    /// once per event. Each script run is recorded in the audit log.
+    /// start, every link and directory of its chain from the hooks directory
+    /// included; in strict mode an unsafe one is not started and counts as a
+    /// failed script. The directories on the way are opened once per event.
+    /// Each script run is recorded in the audit log, and so is an event
+    /// refused before any script ran.
     ///
     /// # Validation
     ///
@@ -454,11 +460,103 @@ impl Runner {
         self.run_inner(event, Some(cancel))
     }
 
+    /// Runs the per-object scripts of an operation the driver's table does
+    /// not list (an operation of a newer libvirt): only those made for
+    /// exactly this event, `<hooks>/<driver>.d/<object>/<op>/<subop>` (one
+    /// file, or every executable file of that directory), whatever the
+    /// layout. The driver cannot check what it does not know, so nothing is
+    /// checked but the arguments (no NUL byte) and the scripts' security;
+    /// the failure policy is abort (the scripts' status passes through)
+    /// unless the configuration sets one for this operation, and the
+    /// document, if any, is handed to the scripts as it is. The decision is
+    /// logged as a warning and recorded in the audit log; each script run
+    /// is recorded as usual.
+    ///
+    /// An operation the driver lists runs as with [`run`](Runner::run).
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InvalidEvent`] when no loaded driver has the event's
+    /// name, and otherwise as [`run`](Runner::run).
+    pub fn run_unlisted(&self, event: &Event<'_>) -> Result<Outcome, RunError> {
+        self.run_unlisted_inner(event, None)
+    }
+
+    /// [`run_unlisted`](Runner::run_unlisted), stopped by `cancel` as
+    /// [`run_with`](Runner::run_with) is.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_unlisted`](Runner::run_unlisted), plus
+    /// [`RunError::Cancelled`].
+    pub fn run_unlisted_with(
+        &self,
+        event: &Event<'_>,
+        cancel: &Cancel,
+    ) -> Result<Outcome, RunError> {
+        self.run_unlisted_inner(event, Some(cancel))
+    }
+
+    fn run_unlisted_inner(
+        &self,
+        event: &Event<'_>,
+        cancel: Option<&Cancel>,
+    ) -> Result<Outcome, RunError> {
+        let driver = self
+            .registry
+            .driver_for(event)
+            .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
+        if driver.operations().iter().any(|op| op.name == event.operation) {
+            return self.run_inner(event, cancel);
+        }
+        self.refuse_nul(event).map_err(|err| self.refused(event, err))?;
+        let spec = OperationSpec::new(event.operation, [event.sub_operation], ExtraRule::Free);
+        let reason = format!(
+            "driver '{}' has no operation '{}' (a newer libvirt's?): running only the scripts \
+             made for it, {}, without the driver's checks",
+            event.driver,
+            event.operation,
+            discovery::per_object_path(&self.settings.hooks_dir, event.driver, event.args())
+                .display()
+        );
+        log::warn!("{reason}");
+        audit::decision(self.audit.as_deref(), event, "unlisted", &reason);
+        self.run_stages(event, cancel, driver, &spec, &[Stage::PerObject], false)
+    }
+
+    /// Records that `event` was refused before any script ran, for `reason`
+    /// (an input document over the cap, say): the audit log gets the
+    /// decision. The runner records its own refusals (an invalid event)
+    /// itself; the caller reports the reason.
+    pub fn record_refusal(&self, event: &Event<'_>, reason: &str) {
+        audit::decision(self.audit.as_deref(), event, "refused", reason);
+    }
+
+    /// `err`, a refusal of `event` before any script ran, recorded.
+    fn refused(&self, event: &Event<'_>, err: RunError) -> RunError {
+        self.record_refusal(event, &err.to_string());
+        err
+    }
+
     fn run_inner(&self, event: &Event<'_>, cancel: Option<&Cancel>) -> Result<Outcome, RunError> {
         // The operation table and the arguments first: they are cheap, and
         // they say where the scripts are. The driver's own checks of the
         // document wait until a script is found (below).
-        let (driver, spec) = self.select(event)?;
+        let (driver, spec) = self.select(event).map_err(|err| self.refused(event, err))?;
+        self.run_stages(event, cancel, driver, spec, self.settings.layout.stages(), true)
+    }
+
+    /// Runs the scripts `stages` find for `event`; with `check_document`,
+    /// the driver checks the document once a script is found.
+    fn run_stages(
+        &self,
+        event: &Event<'_>,
+        cancel: Option<&Cancel>,
+        driver: &Driver,
+        spec: &OperationSpec,
+        stages: &[Stage],
+        check_document: bool,
+    ) -> Result<Outcome, RunError> {
         let policy = self.policy_for(event.driver, spec);
         let mut limits = self.limits;
         limits.timeout = self.timeout_for(event.driver, event.operation);
@@ -471,7 +569,7 @@ impl Runner {
         limits.sigpipe_guard = event.input.is_some() && !spawn::sigpipe_ignored();
         let ctx = Ctx { driver, spec, event, policy, limits, cancel };
         let mut vetted = security::VettedDirs::default();
-        let mut validated = false;
+        let mut validated = !check_document;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
         let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
         let stop = || cancel.is_some_and(Cancel::is_cancelled);
@@ -480,7 +578,7 @@ impl Runner {
         // broken directory fails the call after the main script has run.
         let mut cancelled = false;
         let mut dir_error = None;
-        'stages: for stage in self.settings.layout.stages() {
+        'stages: for stage in stages {
             let found = match stage.find(&self.settings.hooks_dir, event.driver, event.args()) {
                 Ok(found) => found,
                 Err(err) => {
@@ -498,7 +596,9 @@ impl Runner {
                     // A script will run: now the driver checks the document
                     // it is about to read. Nothing has run yet, so a refusal
                     // is still "nothing ran".
-                    driver.check_document(event)?;
+                    driver
+                        .check_document(event)
+                        .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
                     validated = true;
                 }
                 self.step(&ctx, path, &mut outcome, &mut chain, &mut vetted);
