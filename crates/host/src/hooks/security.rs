@@ -31,7 +31,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::walk::{self, Meta, Walked};
+use super::{
+    message,
+    walk::{self, Judge, Meta, Stop, Walked},
+};
 
 /// Why a hook script is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,8 +115,8 @@ impl fmt::Display for Unsafe {
     }
 }
 
-/// The rule, for a host running as `euid`, applied by the walk to each
-/// component.
+/// The rule, for a host running as `euid`: the [`Judge`] of every
+/// component a walk meets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rule {
     /// The host's effective uid: trusted, with root.
@@ -140,15 +143,16 @@ impl Rule {
         }
         Ok(())
     }
+}
 
-    /// A directory holding a link or the file of the chain, or one the
-    /// walk passes through below the anchor's ancestors.
-    pub(crate) fn holder(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+impl Judge for Rule {
+    type Fault = Unsafe;
+
+    fn holder(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
         self.owner_and_mode(path, meta)
     }
 
-    /// A symbolic link of the chain (its holder is judged apart).
-    pub(crate) fn link(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+    fn link(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
         if self.trusted(meta.uid) {
             return Ok(());
         }
@@ -158,8 +162,7 @@ impl Rule {
         })
     }
 
-    /// The file at the end of the chain.
-    pub(crate) fn end(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
+    fn end(&self, path: &Path, meta: &Meta) -> Result<(), Unsafe> {
         if !meta.is_file() {
             return Err(Unsafe { path: path.to_owned(), problem: SecurityProblem::NotRegularFile });
         }
@@ -204,7 +207,7 @@ pub(crate) fn vet_plugin(
 }
 
 fn vet(anchor: &Path, file: &Path, rule: Rule, vetted: &mut VettedDirs) -> Result<(), Unsafe> {
-    match file.strip_prefix(anchor) {
+    let walked = match file.strip_prefix(anchor) {
         Ok(rest) => walk::walk(anchor, rest, &rule, &mut vetted.0),
         // Not below the anchor: everything from `/` (or the current
         // directory) is judged.
@@ -212,7 +215,16 @@ fn vet(anchor: &Path, file: &Path, rule: Rule, vetted: &mut VettedDirs) -> Resul
             let root = if file.is_absolute() { Path::new("/") } else { Path::new(".") };
             walk::walk(root, file, &rule, &mut vetted.0)
         }
-    }
+    };
+    walked.map_err(|stop| match stop {
+        Stop::Refused(fault) => fault,
+        Stop::Unreadable { path, err } => {
+            Unsafe { path, problem: SecurityProblem::Unreadable(message::strerror(&err)) }
+        }
+        Stop::TooManyLinks { path } => {
+            Unsafe { path, problem: SecurityProblem::TooManyLinks(walk::MAX_LINKS) }
+        }
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! and no path is resolved first and checked afterwards.
 //!
 //! Which component must pass which rule is `security`'s part
-//! ([`Rule`]); this module only walks.
+//! (a [`Judge`]); this module only walks.
 
 use std::{
     collections::VecDeque,
@@ -25,7 +25,43 @@ use std::{
 
 use rustix::fs::{self as rfs, FileType, Mode, OFlags};
 
-use super::security::{Rule, SecurityProblem, Unsafe};
+/// The rule a walk applies: a verdict on each component it meets.
+pub(crate) trait Judge {
+    /// Why a component is refused.
+    type Fault;
+    /// A directory holding a link or the file of the chain, or one the walk
+    /// passes through below the anchor's ancestors.
+    fn holder(&self, path: &Path, meta: &Meta) -> Result<(), Self::Fault>;
+    /// A symbolic link of the chain (its holder is judged apart).
+    fn link(&self, path: &Path, meta: &Meta) -> Result<(), Self::Fault>;
+    /// What the chain ends at.
+    fn end(&self, path: &Path, meta: &Meta) -> Result<(), Self::Fault>;
+}
+
+/// Why a walk stopped before reaching an acceptable end.
+#[derive(Debug)]
+pub(crate) enum Stop<F> {
+    /// The rule refused a component.
+    Refused(F),
+    /// A component could not be opened or examined.
+    Unreadable {
+        /// The component.
+        path: PathBuf,
+        /// Why.
+        err: std::io::Error,
+    },
+    /// The link at `path` is one more than [`MAX_LINKS`].
+    TooManyLinks {
+        /// The link.
+        path: PathBuf,
+    },
+}
+
+impl<F> From<F> for Stop<F> {
+    fn from(fault: F) -> Stop<F> {
+        Stop::Refused(fault)
+    }
+}
 
 /// The most symbolic links one walk follows (the kernel's `MAXSYMLINKS`).
 pub(crate) const MAX_LINKS: usize = 40;
@@ -114,17 +150,14 @@ fn dir_fd() -> OFlags {
     OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC
 }
 
-fn fault(path: &Path, err: rustix::io::Errno) -> Unsafe {
-    Unsafe {
-        path: path.to_owned(),
-        problem: SecurityProblem::Unreadable(crate::message::strerror(&std::io::Error::from(err))),
-    }
+fn fault<F>(path: &Path, err: rustix::io::Errno) -> Stop<F> {
+    Stop::Unreadable { path: path.to_owned(), err: err.into() }
 }
 
 impl Walked {
     /// The anchor at `path`, opened (following links: where the anchor is
     /// is the configuration's choice) on first use.
-    fn anchor(&mut self, path: &Path) -> Result<&mut Anchor, Unsafe> {
+    fn anchor<F>(&mut self, path: &Path) -> Result<&mut Anchor, Stop<F>> {
         if self.anchor.as_ref().is_none_or(|a| a.path != path) {
             let fd = rfs::open(path, dir_fd(), Mode::empty()).map_err(|e| fault(path, e))?;
             let meta = Meta::of(&fd).map_err(|e| fault(path, e))?;
@@ -157,12 +190,12 @@ fn ancestors(fd: &OwnedFd, meta: Meta) -> Vec<(u64, u64)> {
 
 /// Walks `rest` (a path relative to `anchor`) as the kernel will, applying
 /// `rule` to every directory, link and the file at the end.
-pub(crate) fn walk(
+pub(crate) fn walk<J: Judge>(
     anchor: &Path,
     rest: &Path,
-    rule: &Rule,
+    rule: &J,
     walked: &mut Walked,
-) -> Result<(), Unsafe> {
+) -> Result<(), Stop<J::Fault>> {
     let anchor_dir = walked.anchor(anchor)?;
     // Start at the deepest directory already opened on the way.
     let depth = rest.components().count();
@@ -214,10 +247,7 @@ pub(crate) fn walk(
                         rule.link(&path, &meta)?;
                         links += 1;
                         if links > MAX_LINKS {
-                            return Err(Unsafe {
-                                path,
-                                problem: SecurityProblem::TooManyLinks(MAX_LINKS),
-                            });
+                            return Err(Stop::TooManyLinks { path });
                         }
                         let target =
                             rfs::readlinkat(&fd, "", Vec::new()).map_err(|e| fault(&path, e))?;
@@ -248,7 +278,7 @@ pub(crate) fn walk(
                     }
                     _ if last => {
                         rule.holder(&cur_path, &cur_meta)?;
-                        return rule.end(&path, &meta);
+                        return Ok(rule.end(&path, &meta)?);
                     }
                     _ => return Err(fault(&path, rustix::io::Errno::NOTDIR)),
                 }
@@ -256,5 +286,6 @@ pub(crate) fn walk(
         }
     }
     // The walk ended on a directory (`..`, `.`, or nothing to walk).
-    Err(Unsafe { path: cur_path, problem: SecurityProblem::NotRegularFile })
+    // The chain ends at a directory: the rule says what that is worth.
+    Ok(rule.end(&cur_path, &cur_meta)?)
 }
