@@ -3,12 +3,13 @@ The virt-hooks host library: what a daemon embeds to run libvirt-style hook
 scripts.
 
 It loads driver plugins ([`Registry`]), finds the hook scripts of an event and
-runs them exactly as libvirt does.
+runs them exactly as libvirt does. Process execution itself (spawning,
+pipes, timeouts, cancellation) is `virt-hooks-exec`'s.
 */
+#![forbid(unsafe_code)]
 
 pub use crate::{
     audit::AUDIT_TARGET,
-    cancel::Cancel,
     check::{CheckReport, CheckedFile, DriverCheck},
     config::{
         Config, ConfigError, DEFAULT_CONFIG_FILE, DriverConfig, LeftoverPolicy, OperationConfig,
@@ -29,9 +30,14 @@ pub use virt_hooks_core::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
     SpecError,
 };
+/// For [`Runner::run_with`]: when triggered, the running script's process
+/// group is stopped and no further script of the event runs; a run started
+/// with a switch that is already cancelled runs no script and returns
+/// [`RunError::Cancelled`] at once.
+#[doc(inline)]
+pub use virt_hooks_exec::Cancel;
 
 mod audit;
-mod cancel;
 mod check;
 mod config;
 mod discovery;
@@ -42,4 +48,3 @@ mod registry;
 mod runner;
 mod script;
 mod security;
-mod spawn;

@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::registry::{Driver, Registry};
-use crate::{security, spawn};
+use crate::security;
 
 /// The file name prefix of a driver plugin.
 pub const PLUGIN_PREFIX: &str = "libvirt_hooks_driver_";
@@ -196,7 +196,7 @@ pub(crate) fn load_only(
     if !is_plugin_name(&file_name) || driver.contains('/') {
         return (false, None);
     }
-    let euid = spawn::effective_uid();
+    let euid = security::effective_uid();
     for dir in search.search_dirs() {
         let file = dir.path.join(&file_name);
         match fs::symlink_metadata(&file) {
@@ -228,7 +228,7 @@ pub(crate) fn load_only(
 /// Loads every plugin on the search path into `registry`, keeping every
 /// failure in its errors. `skip` was tried already.
 pub(crate) fn load_all(search: &PluginSearch, registry: &mut Registry, skip: Option<&Path>) {
-    let euid = spawn::effective_uid();
+    let euid = security::effective_uid();
     let mut seen = HashSet::new();
     for dir in search.search_dirs() {
         let key = fs::canonicalize(&dir.path).unwrap_or_else(|_| dir.path.clone());

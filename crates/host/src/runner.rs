@@ -12,10 +12,10 @@ use std::{
 };
 
 use virt_hooks_core::{Event, FailurePolicy, OperationSpec};
+use virt_hooks_exec::Cancel;
 
 use crate::{
     audit::{self, AuditFile},
-    cancel::Cancel,
     check::{self, CheckReport},
     config::{Config, DriverConfig, LeftoverPolicy, SecurityMode},
     discovery::Layout,
@@ -23,7 +23,7 @@ use crate::{
     outcome::{EnvVar, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
     registry::{Driver, EventError, Registry},
     script::{self, Limits},
-    security, spawn,
+    security,
 };
 
 /// Where libvirt looks for hook scripts on a distribution build.
@@ -173,7 +173,6 @@ impl RunnerBuilder {
                 stdout: 1 << 20,
                 stderr: 1 << 20,
                 leftovers: LeftoverPolicy::Leave,
-                sigpipe_guard: true,
                 filter: false,
             },
             filter_stdout: 64 << 20,
@@ -381,7 +380,7 @@ impl RunnerBuilder {
             security: self.security,
             overrides: Arc::new(self.overrides.clone()),
             audit,
-            euid: spawn::effective_uid(),
+            euid: security::effective_uid(),
             layout: self.layout,
         })
     }
@@ -532,9 +531,6 @@ impl Runner {
             limits.stdout = self.filter_stdout;
             limits.filter = true;
         }
-        // Asked once per event, not once per build: the embedding program
-        // may change SIGPIPE's disposition at any time.
-        limits.sigpipe_guard = event.input.is_some() && !spawn::sigpipe_ignored();
         let ctx = Ctx { driver, spec, event, policy, limits, cancel };
         let mut checked = security::CheckedDirs::default();
         let mut validated = false;
@@ -816,14 +812,9 @@ impl Runner {
             script::Finished::refused(message::refused(&path, reason))
         } else {
             match c_argv(&path, event) {
-                Ok(c_argv) => script::run(
-                    &path,
-                    &c_argv,
-                    &self.env.c_strings,
-                    input,
-                    &limits,
-                    ctx.cancel.map(Cancel::fd),
-                ),
+                Ok(c_argv) => {
+                    script::run(&path, &c_argv, &self.env.c_strings, input, &limits, ctx.cancel)
+                }
                 Err(err) => script::Finished::not_started(message::not_started(&path, &err)),
             }
         };

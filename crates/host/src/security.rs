@@ -81,6 +81,12 @@ impl fmt::Display for Unsafe {
 #[derive(Debug, Default)]
 pub(crate) struct CheckedDirs(Vec<PathBuf>);
 
+/// The host's effective user id: whose scripts and plugins the rules trust
+/// (besides root's).
+pub(crate) fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// Checks `script` (a path inside `hooks_dir`) and every directory from
 /// `hooks_dir` down to it, for a host running as `euid`. Directories in
 /// `checked` are not examined again; those found safe are added to it.
