@@ -3,7 +3,8 @@ The virt-hooks host library: what a daemon embeds to run libvirt-style hook
 scripts.
 
 It loads driver plugins ([`Registry`]), finds the hook scripts of an event and
-runs them exactly as libvirt does ([`Runner`]).
+runs them exactly as libvirt does ([`Runner`]). Process execution itself
+(spawning, pipes, timeouts, cancellation) is `virt-hooks-exec`'s.
 
 The crate is built in layers, each a folder: `drivers` (the plugin loader and
 the registry), `hooks` (discovery, the security rules, libvirt's messages) and
@@ -11,9 +12,9 @@ the registry), `hooks` (discovery, the security rules, libvirt's messages) and
 `config` (the runner's settings and the file that fills them). Everything
 public is re-exported here.
 */
+#![forbid(unsafe_code)]
 
 pub use crate::{
-    cancel::Cancel,
     config::{
         Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT,
         DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source,
@@ -35,17 +36,14 @@ pub use virt_hooks_core::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
     SpecError,
 };
+/// For [`Runner::run_with`]: when triggered, the running script's process
+/// group is stopped and no further script of the event runs; a run started
+/// with a switch that is already cancelled runs no script and returns
+/// [`RunError::Cancelled`] at once.
+#[doc(inline)]
+pub use virt_hooks_exec::Cancel;
 
 mod config;
 mod drivers;
 mod hooks;
 mod run;
-
-// Process execution: spawning one program, its pipes, limits and
-// cancellation (moving to its own crate).
-mod cancel;
-mod script;
-mod spawn;
-
-// The paths the process-execution modules use.
-use self::{hooks::message, run::outcome};

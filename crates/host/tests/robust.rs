@@ -228,15 +228,6 @@ fn cancellation_from_another_thread_kills_the_group_and_runs_nothing_more() {
     assert!(err.outcome().expect("outcome").scripts.is_empty());
 }
 
-#[test]
-fn the_signal_fd_cancels() {
-    let cancel = Cancel::new().expect("cancel");
-    let fd = cancel.signal_fd().expect("fd");
-    let mut file = fs::File::from(fd);
-    std::io::Write::write_all(&mut file, b"x").expect("write");
-    assert!(cancel.is_cancelled());
-}
-
 /// Runs this test binary's `accounting_helper` in a new process: counting
 /// descriptors and reaping children is only meaningful in a process where
 /// no other test runs.

@@ -18,7 +18,6 @@ use crate::hooks::{
     message,
     security::{self, SecurityProblem},
 };
-use crate::spawn;
 
 /// The file name prefix of a driver plugin.
 pub const PLUGIN_PREFIX: &str = "libvirt_hooks_driver_";
@@ -281,7 +280,7 @@ impl PluginSearch {
     /// directories that could not be searched, each where it was met. A
     /// directory met twice is searched once.
     pub(crate) fn candidates(&self) -> Vec<Found> {
-        let euid = spawn::effective_uid();
+        let euid = security::effective_uid();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for dir in self.search_dirs() {
@@ -327,7 +326,7 @@ impl PluginSearch {
         if !is_plugin_name(&file_name) || driver.contains('/') {
             return None;
         }
-        let euid = spawn::effective_uid();
+        let euid = security::effective_uid();
         for dir in self.search_dirs() {
             let file = dir.path.join(&file_name);
             match fs::symlink_metadata(&file) {

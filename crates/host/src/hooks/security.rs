@@ -177,6 +177,12 @@ impl Judge for Rule {
     }
 }
 
+/// The host's effective user id: whose scripts and plugins the rules trust
+/// (besides root's).
+pub(crate) fn effective_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
 /// What the walks of one event (or one plugin directory) have opened, so
 /// that the scripts of one `.d` directory do not each walk from the hooks
 /// directory again. A new event starts empty, so a change between events is

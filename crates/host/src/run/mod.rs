@@ -13,6 +13,7 @@ mod audit;
 mod check_report;
 pub(crate) mod outcome;
 mod runner;
+mod script;
 
 pub use self::{
     audit::AUDIT_TARGET,

@@ -9,6 +9,8 @@ use std::{
 
 use serde::{Serialize, Serializer};
 use virt_hooks_core::FailurePolicy;
+// Found by the process layer; part of a `ScriptRun`.
+pub use virt_hooks_exec::Leftovers;
 
 /// How a hook script ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -99,21 +101,6 @@ pub struct ScriptRun {
     /// Processes it left behind that still held its output open when the
     /// drain window ended; `None` on the normal path.
     pub leftovers: Option<Leftovers>,
-}
-
-/// Processes a script left behind holding its stdout or stderr open after
-/// it exited, found when the drain window ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct Leftovers {
-    /// The script's process group (its pid).
-    pub pgid: u32,
-    /// How many processes were still in that group. Zero means whatever
-    /// holds the output escaped the group (`setsid`, another process
-    /// group).
-    pub count: usize,
-    /// True if and only if the group was killed (SIGKILL), per
-    /// [`LeftoverPolicy::Kill`](crate::LeftoverPolicy::Kill).
-    pub killed: bool,
 }
 
 impl ScriptRun {

@@ -11,14 +11,15 @@ use std::{
 };
 
 use virt_hooks_core::{Event, ExtraRule, FailurePolicy, OperationSpec};
+use virt_hooks_exec::Cancel;
 
 use super::{
     audit::{self, AuditFile},
     check_report::{self, CheckReport},
     outcome::{EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
+    script::{self, Limits},
 };
 use crate::{
-    cancel::Cancel,
     config::{Config, LeftoverPolicy, SecurityMode, Settings},
     drivers::{Driver, EventError, Registry},
     hooks::{
@@ -26,8 +27,6 @@ use crate::{
         discovery::{self, Stage},
         message, security,
     },
-    script::{self, Limits},
-    spawn,
 };
 
 /// The variables passed through from the host, in libvirt's order
@@ -327,7 +326,6 @@ impl RunnerBuilder {
             stdout: settings.stdout_cap,
             stderr: settings.stderr_cap,
             leftovers: settings.leftovers,
-            sigpipe_guard: true,
             filter: false,
         };
         Ok(Runner {
@@ -336,7 +334,7 @@ impl RunnerBuilder {
             settings: Arc::new(settings.clone()),
             limits,
             audit,
-            euid: spawn::effective_uid(),
+            euid: security::effective_uid(),
         })
     }
 }
@@ -564,9 +562,6 @@ impl Runner {
             limits.stdout = self.settings.filter_stdout_cap;
             limits.filter = true;
         }
-        // Asked once per event, not once per build: the embedding program
-        // may change SIGPIPE's disposition at any time.
-        limits.sigpipe_guard = event.input.is_some() && !spawn::sigpipe_ignored();
         let ctx = Ctx { driver, spec, event, policy, limits, cancel };
         let mut vetted = security::VettedDirs::default();
         let mut validated = !check_document;
@@ -851,14 +846,9 @@ impl Runner {
             script::Finished::refused(message::refused(&path, reason))
         } else {
             match c_argv(&path, event) {
-                Ok(c_argv) => script::run(
-                    &path,
-                    &c_argv,
-                    &self.env.c_strings,
-                    input,
-                    &limits,
-                    ctx.cancel.map(Cancel::fd),
-                ),
+                Ok(c_argv) => {
+                    script::run(&path, &c_argv, &self.env.c_strings, input, &limits, ctx.cancel)
+                }
                 Err(err) => script::Finished::not_started(message::not_started(&path, &err)),
             }
         };

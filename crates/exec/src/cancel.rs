@@ -1,20 +1,21 @@
 //! Cancelling a run from another thread or from a signal handler: a
-//! self-pipe whose read end the runner's poll loop watches.
+//! self-pipe whose read end the pump watches.
 
 use std::{
-    fs::File,
-    io::{self, Write},
+    io,
     os::fd::{AsFd, BorrowedFd, OwnedFd},
     sync::Arc,
 };
 
-use crate::spawn;
+use rustix::io::Errno;
 
-/// A cancellation switch for [`Runner::run_with`](crate::Runner::run_with).
+use crate::pipes;
+
+/// A cancellation switch for [`run`](crate::run).
 ///
 /// Cheap to clone; every clone is the same switch. Once cancelled it stays
-/// cancelled: a run started with it afterwards runs no script and returns
-/// [`RunError::Cancelled`](crate::RunError::Cancelled) at once.
+/// cancelled: a run started with it afterwards is stopped as soon as it
+/// starts.
 ///
 /// Triggering it is one non-blocking `write(2)` of one byte to a pipe, which
 /// is async-signal-safe: [`Cancel::signal_fd`] hands out a descriptor for
@@ -22,7 +23,7 @@ use crate::spawn;
 /// signal handler that writes a byte to it).
 ///
 /// ```
-/// let cancel = virt_hooks::Cancel::new()?;
+/// let cancel = virt_hooks_exec::Cancel::new()?;
 /// assert!(!cancel.is_cancelled());
 /// cancel.clone().cancel();
 /// assert!(cancel.is_cancelled());
@@ -36,7 +37,7 @@ pub struct Cancel {
 #[derive(Debug)]
 struct Pipe {
     read: OwnedFd,
-    write: File,
+    write: OwnedFd,
 }
 
 impl Cancel {
@@ -46,25 +47,25 @@ impl Cancel {
     ///
     /// The OS error if no pipe can be created (out of descriptors).
     pub fn new() -> io::Result<Cancel> {
-        let (read, write) = spawn::nonblocking_pipe()?;
-        Ok(Cancel { inner: Arc::new(Pipe { read, write: File::from(write) }) })
+        let (read, write) = pipes::nonblocking_pipe()?;
+        Ok(Cancel { inner: Arc::new(Pipe { read, write }) })
     }
 
-    /// Cancels: a running hook's process group gets SIGTERM (SIGKILL after
-    /// the grace period), and no further script of the event runs.
+    /// Cancels: a running program's process group gets SIGTERM (SIGKILL
+    /// after the grace period), and it is reaped before its run returns.
     pub fn cancel(&self) {
         // A full pipe (EAGAIN) means it is cancelled already.
-        if let Err(err) = (&self.inner.write).write(&[1])
-            && err.kind() != io::ErrorKind::WouldBlock
+        if let Err(err) = rustix::io::write(&self.inner.write, &[1])
+            && err != Errno::AGAIN
         {
-            log::error!("cannot trigger a cancellation: {err}");
+            log::error!("cannot trigger a cancellation: {}", io::Error::from(err));
         }
     }
 
     /// Returns true if and only if the switch was triggered, by
     /// [`cancel`](Cancel::cancel) or through [`signal_fd`](Cancel::signal_fd).
     pub fn is_cancelled(&self) -> bool {
-        spawn::readable(self.inner.read.as_fd())
+        pipes::readable(self.inner.read.as_fd())
     }
 
     /// A new descriptor (close-on-exec, non-blocking) for the write end of
@@ -76,10 +77,10 @@ impl Cancel {
     ///
     /// The OS error if the descriptor cannot be duplicated.
     pub fn signal_fd(&self) -> io::Result<OwnedFd> {
-        self.inner.write.as_fd().try_clone_to_owned()
+        self.inner.write.try_clone()
     }
 
-    /// The read end, readable once cancelled; for the poll loop.
+    /// The read end, readable once cancelled; for the pump.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.inner.read.as_fd()
     }

@@ -1,0 +1,278 @@
+//! The pump: one `poll` loop that feeds stdin, reads stdout and stderr,
+//! learns of the child's exit and enforces the limits, until the child is
+//! reaped and its output is done.
+//!
+//! It watches up to five descriptors (stdin, stdout, stderr, the pidfd, the
+//! cancel pipe) and three kinds of deadline, so every limit is a deadline
+//! or a counter rather than a change of structure. The parts:
+//!
+//! * [`Streams`]: the three pipes, and the captures with their caps;
+//! * [`Child`]: the pidfd and the reaping;
+//! * [`Deadlines`] and [`Stop`]: the timeout (SIGTERM to the group, SIGKILL
+//!   after the grace period), the drain window after the exit;
+//! * [`Group`]: signalling the group, and counting what it left behind.
+//!
+//! A cancellation stops the child as a timeout does. When the drain window
+//! ends with the pipes still open, the processes left in the child's group
+//! are counted (a scan of `/proc`, only then) and, if the limits say so,
+//! killed; after a timeout or a cancellation they are always killed.
+
+use std::{
+    io,
+    os::fd::BorrowedFd,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use rustix::{
+    event::{PollFd, PollFlags, Timespec},
+    process::Signal,
+};
+
+use crate::{
+    Limits,
+    child::Child,
+    deadlines::{Deadlines, Stop, Tick},
+    finished::Leftovers,
+    group::Group,
+    streams::{Stream, Streams},
+};
+
+/// The longest single poll: a deadline further away is reached in several.
+const MAX_POLL: Duration = Duration::from_secs(3600);
+/// The most descriptors polled: stdin, stdout, stderr, the pidfd, the
+/// cancel pipe.
+const WATCHES: usize = 5;
+
+/// What the pump hands back.
+#[derive(Debug)]
+pub(crate) struct Pumped<'a> {
+    pub(crate) child: Child,
+    pub(crate) streams: Streams<'a>,
+    pub(crate) timed_out: bool,
+    pub(crate) cancelled: bool,
+    pub(crate) leftovers: Option<Leftovers>,
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The child was reaped and its output is done.
+    Done,
+    /// The child was reaped, but its output was still held open when the
+    /// drain window closed (or a cancellation cut the drain short).
+    LeftBehind,
+}
+
+/// A descriptor the loop polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Stream(Stream),
+    Exit,
+    Cancel,
+}
+
+/// The pump's state: the parts, and how far stopping the child has gone.
+#[derive(Debug)]
+struct Pump<'a> {
+    program: &'a Path,
+    limits: &'a Limits,
+    child: Child,
+    group: Group,
+    streams: Streams<'a>,
+    /// The cancel pipe, until it fired once (it stays readable).
+    cancel: Option<BorrowedFd<'a>>,
+    deadlines: Deadlines,
+    stop: Stop,
+    timed_out: bool,
+    cancelled: bool,
+}
+
+/// Runs `child` to its end.
+pub(crate) fn pump<'a>(
+    program: &'a Path,
+    child: Child,
+    streams: Streams<'a>,
+    limits: &'a Limits,
+    cancel: Option<BorrowedFd<'a>>,
+    start: Instant,
+) -> Pumped<'a> {
+    let group = Group::of(child.pid());
+    let deadlines = Deadlines::new(start, limits);
+    let pump = Pump {
+        program,
+        limits,
+        child,
+        group,
+        streams,
+        cancel,
+        deadlines,
+        stop: Stop::Running,
+        timed_out: false,
+        cancelled: false,
+    };
+    pump.run()
+}
+
+impl<'a> Pump<'a> {
+    fn run(mut self) -> Pumped<'a> {
+        let end = loop {
+            if let Some(end) = self.settled() {
+                break end;
+            }
+            let next = match self.clock() {
+                Ok(next) => next,
+                Err(end) => break end,
+            };
+            let ready = match self.poll(next) {
+                Ok(ready) => ready,
+                Err(err) => break self.poll_failed(&err),
+            };
+            if let Some(end) = self.serve(&ready) {
+                break end;
+            }
+        };
+        self.finish(end)
+    }
+
+    /// The loop's exit test: the child reaped and its output done.
+    fn settled(&mut self) -> Option<End> {
+        if !self.child.observable() && !self.streams.output_open() {
+            // No pidfd (old kernel): wait for the exit after end of file.
+            self.child.reap();
+        }
+        if self.child.exited_at().is_some() && !self.streams.output_open() {
+            // Nothing reads what is left of the input: stop writing it.
+            self.streams.close_stdin();
+            return Some(End::Done);
+        }
+        None
+    }
+
+    /// Acts on every deadline that is due; returns the next one.
+    fn clock(&mut self) -> Result<Option<Instant>, End> {
+        loop {
+            match self.deadlines.tick(Instant::now(), self.stop, self.child.exited_at()) {
+                Tick::Wait(next) => return Ok(next),
+                Tick::TimedOut => {
+                    log::warn!(
+                        "{} (pid {}) timed out; sending SIGTERM to its process group",
+                        self.program.display(),
+                        self.child.pid().as_raw_nonzero()
+                    );
+                    self.timed_out = true;
+                    self.terminate();
+                }
+                Tick::GraceOver => self.kill(),
+                Tick::DrainOver => return Err(End::LeftBehind),
+            }
+        }
+    }
+
+    /// One `poll` until `next` (forever if `None`); what is ready, in the
+    /// order of the watches. EINTR is nothing ready.
+    fn poll(&self, next: Option<Instant>) -> io::Result<[Option<Watch>; WATCHES]> {
+        let streams = self.streams.to_poll().map(|(s, fd, ev)| (Watch::Stream(s), fd, ev));
+        let exit = self.child.exit_fd().map(|fd| (Watch::Exit, fd, PollFlags::IN));
+        let cancel = self.cancel.map(|fd| (Watch::Cancel, fd, PollFlags::IN));
+        let mut watches = [None; WATCHES];
+        let mut fds = Vec::with_capacity(WATCHES);
+        for (slot, (watch, fd, events)) in watches.iter_mut().zip(streams.chain(exit).chain(cancel))
+        {
+            *slot = Some(watch);
+            fds.push(PollFd::from_borrowed_fd(fd, events));
+        }
+        let timeout = next.map(|at| timespec(at.saturating_duration_since(Instant::now())));
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok([None; WATCHES]),
+            Err(err) => return Err(err.into()),
+        }
+        let mut ready = [None; WATCHES];
+        for (slot, (fd, watch)) in ready.iter_mut().zip(fds.iter().zip(watches)) {
+            if !fd.revents().is_empty() {
+                *slot = watch;
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Serves what poll reported ready, in order: the streams, the exit,
+    /// the cancellation.
+    fn serve(&mut self, ready: &[Option<Watch>]) -> Option<End> {
+        for &watch in ready.iter().flatten() {
+            match watch {
+                Watch::Stream(stream) => self.streams.serve(stream),
+                Watch::Exit => self.child.reap(),
+                Watch::Cancel => {
+                    // The cancel pipe stays readable: watch it once.
+                    self.cancel = None;
+                    if self.child.exited_at().is_some() {
+                        // Only the drain is left: stop it now.
+                        let open = self.streams.output_open();
+                        return Some(if open { End::LeftBehind } else { End::Done });
+                    }
+                    log::info!(
+                        "{} (process group {}) cancelled; sending SIGTERM to its group",
+                        self.program.display(),
+                        self.child.pid().as_raw_nonzero()
+                    );
+                    self.cancelled = true;
+                    if self.stop == Stop::Running {
+                        self.terminate();
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Only EFAULT, EINVAL or ENOMEM: nothing sensible is left to do but to
+    /// stop the child.
+    fn poll_failed(&mut self, err: &io::Error) -> End {
+        log::error!("poll failed while running {}: {err}", self.program.display());
+        self.group.signal(Signal::KILL);
+        self.child.reap();
+        End::Done
+    }
+
+    fn terminate(&mut self) {
+        self.group.signal(Signal::TERM);
+        self.stop = Stop::Terminating(Instant::now());
+    }
+
+    fn kill(&mut self) {
+        self.group.signal(Signal::KILL);
+        self.stop = Stop::Killed;
+    }
+
+    /// After the loop: what was left behind, and, once the child was timed
+    /// out or cancelled, the whole group killed (the child may have exited
+    /// on SIGTERM before the grace ended, leaving processes that ignore it)
+    /// and gone before the run returns.
+    fn finish(self, end: End) -> Pumped<'a> {
+        let doomed = self.stop != Stop::Running;
+        let leftovers = (end == End::LeftBehind)
+            .then(|| self.group.leftovers(doomed || self.limits.kill_leftovers, self.program));
+        if doomed {
+            if self.stop != Stop::Killed {
+                self.group.signal(Signal::KILL);
+            }
+            self.group.wait_gone();
+        }
+        Pumped {
+            child: self.child,
+            streams: self.streams,
+            timed_out: self.timed_out,
+            cancelled: self.cancelled,
+            leftovers,
+        }
+    }
+}
+
+/// `wait` as a poll timeout, at most [`MAX_POLL`].
+fn timespec(wait: Duration) -> Timespec {
+    let wait = wait.min(MAX_POLL);
+    let secs = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
+    Timespec { tv_sec: secs, tv_nsec: wait.subsec_nanos().into() }
+}
