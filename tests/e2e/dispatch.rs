@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::{HooksDir, binary, installed_binary};
+use virt_hooks_e2e::{HooksDir, binary, copy_file, installed_binary, plugin, plugin_file_name};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
@@ -346,8 +346,12 @@ fn an_unlisted_operation_runs_the_scripts_made_for_it_and_passes_their_status() 
 #[test]
 fn a_driver_libvirt_calls_that_no_plugin_provides_fails_closed() {
     let hooks = Installed::new();
-    std::os::unix::fs::symlink(binary().canonicalize().unwrap(), hooks.path().join("libxl"))
-        .unwrap();
+    // A virt-hook next to the qemu plugin only: libvirt's libxl driver
+    // calls it, and no plugin provides `libxl`.
+    let lone = HooksDir::new();
+    copy_file(&binary(), &lone.path().join("virt-hook"));
+    copy_file(&plugin("qemu"), &lone.path().join(plugin_file_name("qemu")));
+    std::os::unix::fs::symlink(lone.path().join("virt-hook"), hooks.path().join("libxl")).unwrap();
     let (out, _) = hooks.call("libxl", ["vm1", "start", "begin", "-"], Some(XML));
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("no driver named 'libxl'"), "{}", text(&out.stderr));
