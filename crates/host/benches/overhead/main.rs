@@ -26,8 +26,7 @@
     clippy::too_many_lines
 )]
 
-#[path = "support/rawspawn.rs"]
-mod rawspawn;
+mod raw;
 
 use std::{
     ffi::CString,
@@ -40,7 +39,7 @@ use std::{
     time::Instant,
 };
 
-use rawspawn::{Prepared, Spawner};
+use raw::{Prepared, Spawner};
 use serde_json::{Value, json};
 use virt_hooks::{Event, Registry, RegistryBuilder, Runner, RunnerBuilder};
 
