@@ -54,10 +54,10 @@ impl Cancel {
     /// the grace period), and no further script of the event runs.
     pub fn cancel(&self) {
         // A full pipe (EAGAIN) means it is cancelled already.
-        if let Err(err) = (&self.inner.write).write(&[1])
-            && err.kind() != io::ErrorKind::WouldBlock
-        {
-            log::error!("cannot trigger a cancellation: {err}");
+        if let Err(err) = (&self.inner.write).write(&[1]) {
+            if err.kind() != io::ErrorKind::WouldBlock {
+                log::error!("cannot trigger a cancellation: {err}");
+            }
         }
     }
 

@@ -145,12 +145,14 @@ impl PluginSearch {
         let mut out: Vec<SearchDir> =
             self.dirs.iter().map(|d| SearchDir { path: d.clone(), explicit: true }).collect();
         let default = |path: PathBuf| SearchDir { path, explicit: false };
-        if self.env_path
-            && let Some(value) = std::env::var_os(PLUGIN_PATH_ENV)
-        {
-            out.extend(
-                std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()).map(default),
-            );
+        if self.env_path {
+            if let Some(value) = std::env::var_os(PLUGIN_PATH_ENV) {
+                out.extend(
+                    std::env::split_paths(&value)
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .map(default),
+                );
+            }
         }
         if self.exe_dir {
             match std::env::current_exe() {

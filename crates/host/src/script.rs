@@ -237,9 +237,7 @@ fn io_loop(
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut soonest = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        if let Some(at) = kill_at
-            && term_at.is_none()
-        {
+        if let Some(at) = kill_at.filter(|_| term_at.is_none()) {
             if now >= at {
                 log::warn!("hook script {} timed out; sending SIGTERM to its process group", pgid);
                 fin.timed_out = true;
@@ -249,9 +247,7 @@ fn io_loop(
                 soonest(at);
             }
         }
-        if let Some(term) = term_at
-            && !killed
-        {
+        if let Some(term) = term_at.filter(|_| !killed) {
             if now >= term + limits.grace {
                 spawn::kill_group(pgid, libc::SIGKILL);
                 killed = true;
@@ -297,8 +293,7 @@ fn io_loop(
         }
 
         if fds[0].revents != 0
-            && let Some(w) = stdin.as_mut()
-            && feed(w, &input[written..], &mut written)
+            && stdin.as_mut().is_some_and(|w| feed(w, &input[written..], &mut written))
         {
             stdin = None;
         }

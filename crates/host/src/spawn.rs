@@ -132,8 +132,17 @@ fn null_terminated(strings: &[CString]) -> Vec<*const c_char> {
 
 /// A close-on-exec pipe, both ends at fd 3 or above: `(read, write)`.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = io::pipe()?;
-    Ok((above_stdio(OwnedFd::from(r))?, above_stdio(OwnedFd::from(w))?))
+    // `pipe2` and not `std::io::pipe`: that needs Rust 1.87, and the
+    // workspace builds with 1.85 (its `rust-version`).
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both are new open descriptors that nobody
+    // else owns.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
 /// Moves `fd` to 3 or above, so that the `dup2` file actions onto 0, 1 and 2
