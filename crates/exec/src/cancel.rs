@@ -55,10 +55,10 @@ impl Cancel {
     /// after the grace period), and it is reaped before its run returns.
     pub fn cancel(&self) {
         // A full pipe (EAGAIN) means it is cancelled already.
-        if let Err(err) = rustix::io::write(&self.inner.write, &[1])
-            && err != Errno::AGAIN
-        {
-            log::error!("cannot trigger a cancellation: {}", io::Error::from(err));
+        if let Err(err) = rustix::io::write(&self.inner.write, &[1]) {
+            if err != Errno::AGAIN {
+                log::error!("cannot trigger a cancellation: {}", io::Error::from(err));
+            }
         }
     }
 

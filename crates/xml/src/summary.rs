@@ -162,13 +162,13 @@ fn scan(doc: &[u8], wanted: &[&str], stop_early: bool) -> Result<Summary, XmlErr
                 scan.text(c.encode_utf8(&mut [0; 4])).map_err(fail)?;
             }
             Event::Decl(decl) => {
-                if let Some(Ok(enc)) = decl.encoding()
-                    && !enc.eq_ignore_ascii_case(b"utf-8")
-                {
-                    let enc = String::from_utf8_lossy(&enc).into_owned();
-                    return Err(fail(format!(
-                        "the document declares encoding '{enc}'; only UTF-8 is supported"
-                    )));
+                if let Some(Ok(enc)) = decl.encoding() {
+                    if !enc.eq_ignore_ascii_case(b"utf-8") {
+                        let enc = String::from_utf8_lossy(&enc).into_owned();
+                        return Err(fail(format!(
+                            "the document declares encoding '{enc}'; only UTF-8 is supported"
+                        )));
+                    }
                 }
             }
             Event::DocType(_) if scan.seen_root => {
@@ -271,10 +271,10 @@ impl<'w> Scan<'w> {
     fn end(&mut self) {
         let depth = self.marks.len();
         for found in &mut self.found {
-            if let Capture::Open { depth: d, text } = found
-                && *d == depth
-            {
-                *found = Capture::Done(std::mem::take(text));
+            if let Capture::Open { depth: d, text } = found {
+                if *d == depth {
+                    *found = Capture::Done(std::mem::take(text));
+                }
             }
         }
         if let Some(mark) = self.marks.pop() {

@@ -185,10 +185,10 @@ pub(crate) fn exec_failure_stderr(
 /// The bare `strerror` text of an OS error, without Rust's ` (os error N)`.
 pub(crate) fn strerror(err: &io::Error) -> String {
     let text = err.to_string();
-    if err.raw_os_error().is_some()
-        && let Some(at) = text.rfind(" (os error ")
-    {
-        return text[..at].to_owned();
+    if err.raw_os_error().is_some() {
+        if let Some(at) = text.rfind(" (os error ") {
+            return text[..at].to_owned();
+        }
     }
     text
 }
