@@ -44,6 +44,8 @@ choices:
 
 Every check takes time linear in the size of the document (duplicate
 attributes are found with a hash set; entities are measured once each).
+The characters of a document of 4 MiB or more are checked in two halves at
+once, the second on a scoped thread that ends before [`summarize`] returns.
 
 # Example
 

@@ -36,11 +36,9 @@ impl<'a> Attrs<'a> {
     }
 
     fn spaces(&mut self) -> bool {
-        let start = self.i;
-        while self.raw.get(self.i).is_some_and(|&b| is_space(b)) {
-            self.i += 1;
-        }
-        self.i > start
+        let skipped = self.raw[self.i..].iter().take_while(|&&b| is_space(b)).count();
+        self.i += skipped;
+        skipped > 0
     }
 
     fn next_attr(&mut self) -> Result<Option<Attr<'a>>, AttrProblem> {
@@ -52,31 +50,34 @@ impl<'a> Attrs<'a> {
             return Err((self.i, "attributes must be separated by white space".to_owned()));
         }
         let at = self.i;
-        while self
-            .raw
-            .get(self.i)
-            .is_some_and(|&b| !is_space(b) && !matches!(b, b'=' | b'"' | b'\''))
-        {
-            self.i += 1;
-        }
+        let len = self.raw[at..]
+            .iter()
+            .take_while(|&&b| !is_space(b) && !matches!(b, b'=' | b'"' | b'\''))
+            .count();
+        self.i += len;
         let name = &self.raw[at..self.i];
-        let shown = String::from_utf8_lossy(name);
+        let shown = || String::from_utf8_lossy(name);
         if name.is_empty() {
             return Err((at, "an attribute value without a name".to_owned()));
         }
         self.spaces();
         if self.raw.get(self.i) != Some(&b'=') {
-            return Err((self.i, format!("attribute '{shown}' has no '=' and value")));
+            return Err((self.i, format!("attribute '{}' has no '=' and value", shown())));
         }
         self.i += 1;
         self.spaces();
         let quote = match self.raw.get(self.i) {
             Some(&q @ (b'"' | b'\'')) => q,
-            _ => return Err((self.i, format!("the value of attribute '{shown}' is not quoted"))),
+            _ => {
+                return Err((
+                    self.i,
+                    format!("the value of attribute '{}' is not quoted", shown()),
+                ));
+            }
         };
         let value_at = self.i + 1;
         let Some(len) = memchr::memchr(quote, &self.raw[value_at..]) else {
-            return Err((self.i, format!("the value of attribute '{shown}' is not closed")));
+            return Err((self.i, format!("the value of attribute '{}' is not closed", shown())));
         };
         self.i = value_at + len + 1;
         Ok(Some(Attr { name, value: &self.raw[value_at..value_at + len], at, value_at }))

@@ -108,12 +108,24 @@ pub fn summarize_prefix(doc: &[u8], wanted: &[&str]) -> Result<Summary, XmlError
     scan(doc, wanted, true)
 }
 
-fn new_reader(text: &[u8]) -> Reader<&[u8]> {
-    let mut reader = Reader::from_reader(text);
+/// A reader of `text` from `base` on (0, or after a DOCTYPE). quick-xml
+/// would skip a byte order mark there as if it started a document; here it
+/// is a second one (the [`Source`] took off the first), the character
+/// U+FEFF, which is text outside the root element.
+fn reader_at<'t>(
+    text: &'t [u8],
+    base: usize,
+    source: &Source<'_>,
+) -> Result<Reader<&'t [u8]>, XmlError> {
+    let rest = &text[base..];
+    if rest.starts_with(b"\xEF\xBB\xBF") {
+        return Err(source.error(base, XmlErrorKind::TextOutsideRoot { place: "before" }));
+    }
+    let mut reader = Reader::from_reader(rest);
     let config = reader.config_mut();
     config.check_end_names = true;
     config.check_comments = true;
-    reader
+    Ok(reader)
 }
 
 /// Where a `<!DOCTYPE` starts, if it is the next thing after white space
@@ -140,7 +152,7 @@ fn scan(doc: &[u8], wanted: &[&str], stop_early: bool) -> Result<Summary, XmlErr
     };
     let mut scan = Scan::new(wanted, stop_early);
     let mut base = 0;
-    let mut reader = new_reader(text);
+    let mut reader = reader_at(text, 0, &source)?;
     loop {
         let before = base + to_usize(reader.buffer_position());
         if !scan.seen_root
@@ -155,7 +167,7 @@ fn scan(doc: &[u8], wanted: &[&str], stop_early: bool) -> Result<Summary, XmlErr
             scan.entities = entities;
             scan.seen_doctype = true;
             base = end;
-            reader = new_reader(&text[end..]);
+            reader = reader_at(text, end, &source)?;
             continue;
         }
         let event = match reader.read_event() {
@@ -484,6 +496,17 @@ mod tests {
         assert!(err("").contains("no root element"));
         assert!(err("  \n<!-- only a comment -->").contains("no root element"));
         assert!(err("<a/><b/>").contains("a second root element <b> after <a>"));
+    }
+
+    #[test]
+    fn a_second_byte_order_mark_is_text() {
+        assert!(summarize(b"\xEF\xBB\xBF<a/>", &[]).is_ok());
+        assert_eq!(
+            summarize(b"\xEF\xBB\xBF\xEF\xBB\xBF<a/>", &[]).unwrap_err().to_string(),
+            "text before the root element at line 1, byte 3"
+        );
+        assert!(err("<!DOCTYPE a>\u{FEFF}<a/>").starts_with("text before the root element"));
+        assert!(err("<a/>\u{FEFF}").starts_with("text after the root element"));
     }
 
     #[test]
