@@ -1,9 +1,8 @@
-use std::fmt;
-
 /// Why a document is not well-formed XML (or not one these checks can
 /// read), and where: the 1-based line and the 0-based byte offset in the
 /// document as it was given, before any decoding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} at line {line}, byte {offset}")]
 pub struct XmlError {
     kind: XmlErrorKind,
     line: usize,
@@ -35,14 +34,6 @@ impl XmlError {
         self.offset
     }
 }
-
-impl fmt::Display for XmlError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at line {}, byte {}", self.kind, self.line, self.offset)
-    }
-}
-
-impl std::error::Error for XmlError {}
 
 /// The reasons an [`XmlError`] names. Messages are lowercase and name the
 /// thing at fault.
