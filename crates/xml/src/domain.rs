@@ -39,15 +39,18 @@ pub const RELEASE_EXTRAS: &[&str] = &[
     "daemon",
 ];
 
-/// Checks a hook's input: a well-formed document whose root is `<domain>` and
-/// whose `<name>` is `object`, the hook's first argument.
+/// Checks a hook's input: a well-formed document whose root is `<domain>`,
+/// whose one `<name>` is `object`, the hook's first argument, and which has
+/// at most one `<uuid>`.
 ///
 /// # Errors
 ///
 /// [`DriverError::Invalid`] saying which of these fails.
 pub fn check_input(doc: &[u8], object: &str) -> Result<(), DriverError> {
-    let summary = domain(doc, "the domain XML")?;
-    match summary.text("name") {
+    let what = "the domain XML";
+    let summary = domain(doc, what)?;
+    only(&summary, "uuid", what)?;
+    match only(&summary, "name", what)? {
         None => Err(DriverError::invalid("the domain XML has no <name> element")),
         Some(name) if name != object => Err(DriverError::invalid(format!(
             "the domain XML names '{name}', not the object '{object}'"
@@ -57,7 +60,8 @@ pub fn check_input(doc: &[u8], object: &str) -> Result<(), DriverError> {
 }
 
 /// Checks a filter script's output (migrate, restore) against the document it
-/// was given: a well-formed `<domain>` with the same name and uuid.
+/// was given: a well-formed `<domain>` with the same name and uuid (and one
+/// of each at most).
 ///
 /// The output is checked whole. The input is read only as far as its name
 /// and uuid ([`summarize_prefix`](crate::summarize_prefix)): it is the
@@ -69,8 +73,9 @@ pub fn check_input(doc: &[u8], object: &str) -> Result<(), DriverError> {
 /// [`DriverError::Invalid`] saying which of these fails.
 pub fn check_output(input: &[u8], output: &[u8]) -> Result<(), DriverError> {
     let before = domain_with(input, "the input domain XML", crate::summarize_prefix)?;
-    let after = domain(output, "the hook output")?;
-    let (old, new) = (before.text("name"), after.text("name"));
+    let what = "the hook output";
+    let after = domain(output, what)?;
+    let (old, new) = (before.text("name"), only(&after, "name", what)?);
     if old != new {
         return Err(DriverError::invalid(format!(
             "the hook output renames the domain from {} to {}",
@@ -78,7 +83,7 @@ pub fn check_output(input: &[u8], output: &[u8]) -> Result<(), DriverError> {
             shown(new)
         )));
     }
-    let (old, new) = (before.text("uuid"), after.text("uuid"));
+    let (old, new) = (before.text("uuid"), only(&after, "uuid", what)?);
     if old.map(uuid_key) != new.map(uuid_key) {
         return Err(DriverError::invalid(format!(
             "the hook output changes the domain uuid from {} to {}",
@@ -133,6 +138,12 @@ fn domain_with(
     Ok(summary)
 }
 
+/// The text of the one element at `path` of `what`, or an error naming a
+/// second one.
+fn only<'s>(summary: &'s Summary, path: &str, what: &str) -> Result<Option<&'s str>, DriverError> {
+    summary.only(path).map_err(|e| DriverError::invalid(format!("{what} is not valid: {e}")))
+}
+
 fn shown(value: Option<&str>) -> String {
     value.map_or_else(|| "none".to_owned(), |v| format!("'{v}'"))
 }
@@ -172,6 +183,31 @@ mod tests {
         assert!(
             reason(check_input(b"<domain><name>vm1</domain>", "vm1"))
                 .starts_with("the domain XML is not well-formed: ")
+        );
+    }
+
+    #[test]
+    fn a_second_name_or_uuid_is_refused() {
+        assert_eq!(
+            reason(check_input(b"<domain><name>vm1</name><name>vm2</name></domain>", "vm1")),
+            "the domain XML is not valid: a second <name> element; the document must have \
+             at most one at line 1, byte 24"
+        );
+        let two_uuids = b"<domain><name>vm1</name><uuid>a</uuid>\n<uuid>b</uuid></domain>";
+        assert_eq!(
+            reason(check_input(two_uuids, "vm1")),
+            "the domain XML is not valid: a second <uuid> element; the document must have \
+             at most one at line 2, byte 39"
+        );
+        // Deeper <name> elements (a disk's, an interface's) are not the domain's.
+        let nested =
+            b"<domain><name>vm1</name><devices><name>x</name><name>y</name></devices></domain>";
+        assert_eq!(check_input(nested, "vm1"), Ok(()));
+        let renamed_twice =
+            b"<domain><name>vm1</name><uuid>C7A5FDBD-edaf-9455-926a-d65c16db1809</uuid><name>vm2</name></domain>";
+        assert!(
+            reason(check_output(VM1, renamed_twice))
+                .starts_with("the hook output is not valid: a second <name> element")
         );
     }
 

@@ -107,9 +107,9 @@ pub fn is_port_operation(operation: &str) -> bool {
     PORT_OPERATIONS.contains(&operation)
 }
 
-/// Checks a network hook's document: well-formed, root `<hookData>`, a
-/// `<network>` whose `<name>` is `object`, and a `<networkport>` if and only
-/// if `port` (the operation is a port operation).
+/// Checks a network hook's document: well-formed, root `<hookData>`, one
+/// `<network>` whose one `<name>` is `object`, and one `<networkport>` if and
+/// only if `port` (the operation is a port operation).
 ///
 /// # Errors
 ///
@@ -123,10 +123,15 @@ pub fn check_input(doc: &[u8], object: &str, port: bool) -> Result<(), DriverErr
             summary.root()
         )));
     }
-    if !summary.contains("network") {
+    let only = |path| {
+        summary
+            .only(path)
+            .map_err(|e| DriverError::invalid(format!("the hookData is not valid: {e}")))
+    };
+    if only("network")?.is_none() {
         return Err(DriverError::invalid("the hookData has no <network> element"));
     }
-    match summary.text("network/name") {
+    match only("network/name")? {
         None => return Err(DriverError::invalid("the network XML has no <name> element")),
         Some(name) if name != object => {
             return Err(DriverError::invalid(format!(
@@ -135,7 +140,7 @@ pub fn check_input(doc: &[u8], object: &str, port: bool) -> Result<(), DriverErr
         }
         Some(_) => {}
     }
-    match (port, summary.contains("networkport")) {
+    match (port, only("networkport")?.is_some()) {
         (true, false) => Err(DriverError::invalid(
             "the hookData of a port operation has no <networkport> element",
         )),
@@ -262,6 +267,23 @@ mod tests {
             reason("updated", b"<hookData><network>")
                 .to_string()
                 .starts_with("the hookData is not well-formed: ")
+        );
+        // One network, one name: a second could say something else.
+        assert_eq!(
+            reason(
+                "start",
+                b"<hookData><network><name>default</name><name>x</name></network></hookData>"
+            ),
+            "the hookData is not valid: a second <network/name> element; the document must have \
+             at most one at line 1, byte 39"
+        );
+        assert!(
+            reason(
+                "start",
+                b"<hookData><network><name>default</name></network><network/></hookData>"
+            )
+            .to_string()
+            .starts_with("the hookData is not valid: a second <network> element")
         );
         // A <name> elsewhere (the port's owner) is not the network's.
         let owner_only = b"<hookData><network/><networkport><owner><name>default</name>\
