@@ -25,6 +25,8 @@ pub use crate::{
     registry::{Driver, EventError, Registry, RegistryBuilder},
     runner::{BuildError, DEFAULT_HOOKS_DIR, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
 };
+/// The plugin interface version this host speaks (`virt-hooks-abi`'s).
+pub use virt_hooks_abi::ABI_VERSION;
 pub use virt_hooks_core::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,
     SpecError,
