@@ -8,7 +8,8 @@
 //! (so its hooks directory is `$VH_LIBVIRT_DIR/etc/hooks`) and over
 //! `/etc/virt-hooks`. `.ci/libvirt/setup.sh` installs the packages and sets
 //! `VH_LIBVIRT_DIR`; without it this suite prints why and does nothing, and
-//! under CI (`CI=true`) that is a failure: there it must run.
+//! under CI (`CI=true`) that is a failure: there it must run. With
+//! `VH_LIBVIRT_VIRT_HOOK=/usr/bin/virt-hook` it tests the installed packages.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::fs;
@@ -103,6 +104,22 @@ fn scratch_dir() -> Option<PathBuf> {
     }
     eprintln!("SKIPPED: libvirt interop suite: {why}");
     None
+}
+
+/// Names an installed virt-hook (`/usr/bin/virt-hook`, as `.ci/packages.sh`
+/// does) to test it and the plugins its own search path finds (the system
+/// plugin directory), instead of a copy of the workspace's build.
+const INSTALLED_ENV: &str = "VH_LIBVIRT_VIRT_HOOK";
+
+/// The virt-hook to make libvirtd's hook, and the directory of the copy
+/// (removed when dropped) unless it is an installed one.
+fn virt_hook() -> (PathBuf, Option<tempfile::TempDir>) {
+    if let Some(exe) = std::env::var_os(INSTALLED_ENV) {
+        eprintln!("testing the installed {}", Path::new(&exe).display());
+        return (PathBuf::from(exe), None);
+    }
+    let dir = install_dir();
+    (dir.path().join("virt-hook"), Some(dir))
 }
 
 /// virt-hook and all four plugins in a directory of their own, so the
@@ -204,13 +221,12 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     let Some(scratch) = scratch_dir() else { return };
     let work = tempfile::tempdir().unwrap();
     fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let installed = install_dir();
+    let (exe, _copy) = virt_hook();
     let hooks = scratch.join("etc/hooks");
     let _ = fs::remove_dir_all(&hooks);
     let _ = fs::remove_dir_all(scratch.join("virt-hooks"));
     fs::create_dir_all(&hooks).unwrap();
     fs::set_permissions(&hooks, fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = installed.path().join("virt-hook");
     let out = Command::new(&exe)
         .arg("--hooks-dir")
         .arg(&hooks)

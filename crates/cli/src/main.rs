@@ -23,13 +23,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use virt_hooks::{
     Config, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV, Registry,
-    RegistryBuilder, Runner, RunnerBuilder, Source,
+    RegistryBuilder, Runner, RunnerBuilder, SYSTEM_PLUGIN_DIR, Source,
 };
 
 mod check;
 mod demo;
 mod dispatch;
 mod drivers;
+mod generate;
 mod input;
 mod install;
 mod run;
@@ -44,11 +45,11 @@ const HOOKS_DIR_ENV: &str = "VIRT_HOOKS_DIR";
 /// Run libvirt-style hook scripts: the same arguments, stdin, environment and
 /// error text as libvirt, with drivers loaded from plugins.
 #[derive(Debug, Parser)]
-#[command(name = NAME, version, about, max_term_width = 100)]
+#[command(name = NAME, version, long_version = generate::long_version(), about, max_term_width = 100)]
 struct Cli {
     /// Look for driver plugins in DIR first (repeatable); then
     /// VIRT_HOOKS_PLUGIN_PATH, the configuration's plugin_path, the
-    /// executable's directory and /usr/lib/virt-hooks/plugins.
+    /// executable's directory and the system plugin directory (--version).
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
 
@@ -146,6 +147,22 @@ enum Command {
         /// The drivers; default every loaded driver.
         drivers: Vec<String>,
     },
+    /// Print the completion script for SHELL on stdout.
+    ///
+    /// The packages install them. By hand, for example: `virt-hook
+    /// completions bash > ~/.local/share/bash-completion/completions/virt-hook`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: generate::Shell,
+    },
+    /// Write the manual pages or the completion scripts into a directory,
+    /// for packaging (docs/packaging.md).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: generate::Generate,
+    },
 }
 
 /// How a command prints its result.
@@ -202,6 +219,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut out = std::io::stdout().lock();
+    // Generated files depend on nothing configured.
+    match &cli.command {
+        Command::Completions { shell } => return generate::completions(*shell, &mut out),
+        Command::Generate { what } => return generate::generate(what, &mut out),
+        _ => {}
+    }
     // `check` reports a bad configuration file instead of stopping at it.
     let (config, config_error) = load_config(&cli);
     if let Some(err) =
@@ -261,7 +284,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             install::install(&config.hooks_dir, &drivers, copy, force, &mut out)?
         }
-        Command::Config { .. } => unreachable!("handled above"),
+        Command::Config { .. } | Command::Completions { .. } | Command::Generate { .. } => {
+            unreachable!("handled above")
+        }
     };
     out.flush()?;
     Ok(code)
@@ -384,16 +409,19 @@ fn build_runner(
 }
 
 fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow::Result<u8> {
-    let entries = config.entries();
+    let mut entries: Vec<(&str, String, String)> = config
+        .entries()
+        .into_iter()
+        .map(|(key, value, source)| (key, value, source.to_string()))
+        .collect();
+    // Not a key of the file: where this build looks for plugins last.
+    entries.push(("system_plugin_dir", SYSTEM_PLUGIN_DIR.to_owned(), "build".to_owned()));
     match format {
         Format::Json => {
             let doc: serde_json::Map<String, serde_json::Value> = entries
                 .iter()
                 .map(|(key, value, source)| {
-                    (
-                        (*key).to_owned(),
-                        serde_json::json!({ "value": value, "source": source.to_string() }),
-                    )
+                    ((*key).to_owned(), serde_json::json!({ "value": value, "source": source }))
                 })
                 .collect();
             print_json(out, &doc)?;

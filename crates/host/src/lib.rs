@@ -31,6 +31,8 @@ pub use crate::{
         ScriptRun, ScriptStatus, SkipReason, Skipped,
     },
 };
+/// The plugin interface version this host speaks (`virt-hooks-abi`'s).
+pub use virt_hooks_abi::ABI_VERSION;
 pub use virt_hooks_abi::LoadError;
 pub use virt_hooks_core::{
     DriverError, DriverInfo, Event, ExtraRule, FailurePolicy, HookDriver, InputSpec, OperationSpec,

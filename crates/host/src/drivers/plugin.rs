@@ -25,8 +25,13 @@ pub const PLUGIN_PREFIX: &str = "libvirt_hooks_driver_";
 pub const PLUGIN_SUFFIX: &str = ".so";
 /// The environment variable with extra plugin directories, `:`-separated.
 pub const PLUGIN_PATH_ENV: &str = "VIRT_HOOKS_PLUGIN_PATH";
-/// The system plugin directory, last on the search path.
-pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/virt-hooks/plugins";
+/// The system plugin directory, last on the search path: set at build time by
+/// `VIRT_HOOKS_PLUGIN_DIR` (an absolute path), else `/usr/lib/virt-hooks/plugins`.
+pub const SYSTEM_PLUGIN_DIR: &str = match option_env!("VIRT_HOOKS_PLUGIN_DIR") {
+    None => "/usr/lib/virt-hooks/plugins",
+    Some(dir) if matches!(dir.as_bytes(), [b'/', ..]) => dir,
+    Some(_) => panic!("VIRT_HOOKS_PLUGIN_DIR must be an absolute path"),
+};
 
 /// A plugin file (or plugin directory) that could not be used, and why.
 ///
