@@ -17,3 +17,5 @@ mod guide;
 mod robust_cli;
 // virt-hook installed as libvirt's hook: per-object scripts, what libvirt sees.
 mod dispatch;
+// The system log, the audit log and `virt-hook log`; read-only commands.
+mod observe;

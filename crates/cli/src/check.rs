@@ -29,6 +29,7 @@ pub(crate) fn check(
     if let Some(err) = config_error {
         problems.push(describe_config_error(err));
     }
+    problems.extend(runner.audit_problem());
     match format {
         Format::Json => {
             let doc = json!({

@@ -102,7 +102,15 @@ pub(crate) fn dispatch(
 /// what reaches stderr (and so libvirt) in hook mode. Returns the exit
 /// status.
 fn refuse(call: &Call, reason: &str) -> u8 {
-    log::error!("refused hook event {}: {reason}", call.describe());
+    let [object, operation, sub_operation, _] = &call.args;
+    log::error!(
+        driver = call.driver.as_str(),
+        object = object.as_str(),
+        operation = operation.as_str(),
+        sub_operation = sub_operation.as_str();
+        "refused hook event {}: {reason}",
+        call.describe()
+    );
     exit::REFUSED
 }
 

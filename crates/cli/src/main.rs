@@ -22,8 +22,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use virt_hooks::{
-    Config, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV, Registry,
-    RegistryBuilder, Runner, RunnerBuilder, SYSTEM_PLUGIN_DIR, Source,
+    Config, DEFAULT_AUDIT_LOG, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV,
+    REPORT_TARGET, Registry, RegistryBuilder, Runner, RunnerBuilder, SYSTEM_PLUGIN_DIR, Source,
 };
 
 mod check;
@@ -33,6 +33,8 @@ mod drivers;
 mod generate;
 mod input;
 mod install;
+mod log_cmd;
+mod logger;
 mod run;
 
 /// The name this program answers to; under any other name it is a hook.
@@ -41,6 +43,8 @@ const NAME: &str = "virt-hook";
 const CONFIG_ENV: &str = "VIRT_HOOKS_CONFIG";
 /// Names the hooks directory, like `--hooks-dir`.
 const HOOKS_DIR_ENV: &str = "VIRT_HOOKS_DIR";
+/// Names the audit log (empty: none), over the configuration file.
+const AUDIT_LOG_ENV: &str = "VIRT_HOOKS_AUDIT_LOG";
 
 /// Run libvirt-style hook scripts: the same arguments, stdin, environment and
 /// error text as libvirt, with drivers loaded from plugins.
@@ -116,6 +120,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Print the latest hook script runs from the audit log, oldest first;
+    /// reads only.
+    Log(log_cmd::LogArgs),
     /// Print the effective configuration and where each value came from.
     Config {
         /// Output format.
@@ -196,12 +203,16 @@ fn main() -> ExitCode {
             // libvirt's own stderr capture would quote our warnings in its
             // error message; keep stderr for the scripts' words and our
             // errors.
-            init_logging(0, "error");
+            // Warnings and errors also go to the system log.
+            logger::init(&logger::Setup { verbose: 0, quiet_level: "error", system: true });
             as_libvirt_hook(&executed, driver, &argv[1..])
         }
         None => {
             let cli = Cli::parse_from(argv);
-            init_logging(cli.verbose, "warn");
+            // Commands that run hook scripts also log to the system log;
+            // the others create and open nothing.
+            let system = matches!(cli.command, Command::Run { .. } | Command::Dispatch { .. });
+            logger::init(&logger::Setup { verbose: cli.verbose, quiet_level: "warn", system });
             run(cli)
         }
     };
@@ -211,6 +222,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::from(exit::OK);
             }
+            // Printed below; the system log gets it too.
+            log::error!(target: REPORT_TARGET, "{err:#}");
             eprintln!("error: {err:#}");
             ExitCode::from(exit::USAGE)
         }
@@ -234,6 +247,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     if let Command::Config { format } = cli.command {
         return print_config(&config, format, &mut out);
+    }
+    if let Command::Log(args) = &cli.command {
+        // When none is set, the default file, even when not root: reading
+        // it is what an administrator does.
+        let path = match (&config.audit_log, config.source_of("audit_log")) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Source::Default) => Some(PathBuf::from(DEFAULT_AUDIT_LOG)),
+            (None, _) => None,
+        };
+        let code = log_cmd::log(args, path.as_deref(), &mut out)?;
+        out.flush()?;
+        return Ok(code);
     }
     // A command about one event loads only that event's driver, when a
     // plugin file is named after it (a plugin load is most of a short run).
@@ -284,9 +309,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             install::install(&config.hooks_dir, &drivers, copy, force, &mut out)?
         }
-        Command::Config { .. } | Command::Completions { .. } | Command::Generate { .. } => {
-            unreachable!("handled above")
-        }
+        Command::Config { .. }
+        | Command::Log(_)
+        | Command::Completions { .. }
+        | Command::Generate { .. } => unreachable!("handled above"),
     };
     out.flush()?;
     Ok(code)
@@ -331,6 +357,7 @@ fn as_libvirt_hook(executed: &Path, driver: String, args: &[OsString]) -> anyhow
         .collect::<anyhow::Result<_>>()?;
     let call = dispatch::Call::new(driver, args)?;
     let mut config = load_config_file(std::env::var_os(CONFIG_ENV).map(PathBuf::from))?;
+    audit_defaults(&mut config);
     if config.source_of("hooks_dir") == Source::Default {
         let dir = executed.parent().filter(|_| executed.is_absolute()).ok_or_else(|| {
             anyhow::anyhow!(
@@ -359,6 +386,7 @@ fn load_config(cli: &Cli) -> (Config, Option<anyhow::Error>) {
         Ok(config) => (config, None),
         Err(err) => (Config::default(), Some(err)),
     };
+    audit_defaults(&mut config);
     if let Some(dir) = std::env::var_os(HOOKS_DIR_ENV).filter(|d| !d.is_empty()) {
         config.set_hooks_dir(PathBuf::from(dir), Source::Env(HOOKS_DIR_ENV.into()));
     }
@@ -371,6 +399,19 @@ fn load_config(cli: &Cli) -> (Config, Option<anyhow::Error>) {
     config.prepend_plugin_path(env_dirs, Source::Env(PLUGIN_PATH_ENV.into()));
     config.prepend_plugin_path(cli.plugin_dirs.clone(), Source::Flag("--plugin-dir".into()));
     (config, error)
+}
+
+/// The audit log: `VIRT_HOOKS_AUDIT_LOG` (empty: none) over the file;
+/// when neither sets it and virt-hook runs as root, [`DEFAULT_AUDIT_LOG`].
+fn audit_defaults(config: &mut Config) {
+    if let Some(path) = std::env::var_os(AUDIT_LOG_ENV) {
+        let path = (!path.is_empty()).then(|| PathBuf::from(path));
+        config.set_audit_log(path, Source::Env(AUDIT_LOG_ENV.into()));
+    } else if config.source_of("audit_log") == Source::Default
+        && rustix::process::geteuid().is_root()
+    {
+        config.set_audit_log(Some(PathBuf::from(DEFAULT_AUDIT_LOG)), Source::Default);
+    }
 }
 
 /// A named file must exist; the default one may be missing.
@@ -440,26 +481,6 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
 fn seconds(secs: f64) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(secs)
         .with_context(|| format!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
-}
-
-fn init_logging(verbose: u8, quiet_level: &str) {
-    let default = match verbose {
-        0 => quiet_level,
-        1 => "info",
-        _ => "debug",
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format(|buf, record| {
-            let level = match record.level() {
-                log::Level::Error => "error",
-                log::Level::Warn => "warning",
-                log::Level::Info => "info",
-                log::Level::Debug => "debug",
-                log::Level::Trace => "trace",
-            };
-            writeln!(buf, "{level}: {}", record.args())
-        })
-        .init();
 }
 
 /// Prints `value` as one pretty JSON document and a newline: every

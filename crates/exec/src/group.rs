@@ -58,11 +58,15 @@ impl Group {
     /// until no live member is left, so that nothing the limits say to kill
     /// is still running when the run returns. Only on the (rare) killed
     /// path: it scans `/proc`.
-    pub(crate) fn wait_gone(self) {
+    pub(crate) fn wait_gone(self, program: &Path) {
         let until = Instant::now() + GONE_WITHIN;
         while self.members() > 0 {
             if Instant::now() >= until {
-                log::warn!("process group {} still has members 500 ms after SIGKILL", self.id());
+                log::warn!(
+                    "{}: its process group {} still has members 500 ms after SIGKILL",
+                    program.display(),
+                    self.id()
+                );
                 return;
             }
             thread::sleep(Duration::from_millis(2));
@@ -76,7 +80,7 @@ impl Group {
         let count = self.members();
         let killed = kill && count > 0 && self.signal(Signal::KILL);
         if killed {
-            self.wait_gone();
+            self.wait_gone(program);
         }
         let held_by = if count > 0 {
             format!("{count} process(es) it left behind in process group {pgid}")

@@ -258,7 +258,7 @@ impl<'a> Pump<'a> {
             if self.stop != Stop::Killed {
                 self.group.signal(Signal::KILL);
             }
-            self.group.wait_gone();
+            self.group.wait_gone(self.program);
         }
         Pumped {
             child: self.child,

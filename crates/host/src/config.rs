@@ -214,7 +214,8 @@ struct FileConfig {
     plugin_path: Option<Vec<PathBuf>>,
     pass_env: Option<Vec<String>>,
     disabled_drivers: Option<Vec<String>>,
-    audit_log: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de_audit_log")]
+    audit_log: Option<Option<PathBuf>>,
     #[serde(default, deserialize_with = "de_duration_opt")]
     timeout: Option<Duration>,
     #[serde(default, deserialize_with = "de_duration_opt")]
@@ -252,7 +253,10 @@ pub struct Config {
     pub pass_env: Vec<String>,
     /// Drivers that are not loaded.
     pub disabled_drivers: Vec<String>,
-    /// Where the audit log is appended as JSON lines; `None` for none.
+    /// Where the audit log is appended as JSON lines; `None` for none (the
+    /// file's `audit_log = ""` or `false`). The library's default is none;
+    /// `virt-hook` running as root defaults to
+    /// [`DEFAULT_AUDIT_LOG`](crate::DEFAULT_AUDIT_LOG).
     pub audit_log: Option<PathBuf>,
     /// Per-script timeout; zero means none.
     pub timeout: Duration,
@@ -390,7 +394,7 @@ impl Config {
             layout
         );
         if let Some(audit) = file.audit_log {
-            config.audit_log = Some(audit);
+            config.audit_log = audit;
             config.sources.insert("audit_log", src());
         }
         if !file.drivers.is_empty() {
@@ -415,6 +419,12 @@ impl Config {
         path.append(&mut self.plugin_path);
         self.plugin_path = path;
         self.sources.insert("plugin_path", source);
+    }
+
+    /// Sets the audit log (`None`: off) from `source`.
+    pub fn set_audit_log(&mut self, path: Option<PathBuf>, source: Source) {
+        self.audit_log = path;
+        self.sources.insert("audit_log", source);
     }
 
     /// Sets the per-script timeout from `source`.
@@ -595,6 +605,26 @@ pub(crate) fn parse_size(text: &str) -> Option<u64> {
     number.trim().parse::<u64>().ok()?.checked_mul(scale)
 }
 
+/// `audit_log`: a path; `""` or `false` turns it off.
+fn de_audit_log<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<PathBuf>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Off(bool),
+        Path(PathBuf),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Off(false) => Ok(Some(None)),
+        Raw::Path(p) if p.as_os_str().is_empty() => Ok(Some(None)),
+        Raw::Path(p) => Ok(Some(Some(p))),
+        Raw::Off(true) => Err(serde::de::Error::custom(
+            "invalid audit_log true: use a file path, or \"\" or false for none",
+        )),
+    }
+}
+
 fn de_policy_opt<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<FailurePolicy>, D::Error> {
@@ -708,6 +738,20 @@ on_failure = "abort"
         assert_eq!(parse("").unwrap().max_input, 64 << 20);
         let err = parse("\nmax_input = \"lots\"\n").unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("invalid size \"lots\""), "{err}");
+    }
+
+    #[test]
+    fn the_audit_log_is_a_path_or_off() {
+        let c = parse("audit_log = \"/srv/audit.jsonl\"").unwrap();
+        assert_eq!(c.audit_log.as_deref(), Some(Path::new("/srv/audit.jsonl")));
+        for off in ["audit_log = \"\"", "audit_log = false"] {
+            let c = parse(off).unwrap();
+            assert_eq!(c.audit_log, None, "{off}");
+            assert!(matches!(c.source_of("audit_log"), Source::File(_)), "{off}");
+        }
+        let err = parse("\naudit_log = true").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("invalid audit_log true"), "{err}");
+        assert!(parse("audit_log = 3").is_err());
     }
 
     #[test]

@@ -26,9 +26,11 @@ pub use crate::{
     },
     hooks::{Layout, SecurityProblem},
     run::{
-        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DriverCheck, EnvVar, LIBVIRT_DRIVERS,
-        Leftovers, Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError, Runner, RunnerBuilder,
-        ScriptRun, ScriptStatus, SkipReason, Skipped,
+        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DEFAULT_AUDIT_LOG, DriverCheck, EnvVar,
+        History, HistoryEntry, HistoryFilter, LIBVIRT_DRIVERS, Leftovers, Outcome,
+        PASS_THROUGH_ENV, Plan, PlannedScript, REPORT_TARGET, RunError, Runner, RunnerBuilder,
+        ScriptRun, ScriptStatus, SkipReason, Skipped, SkippedLine, TAIL_BYTES, parse_since,
+        read_history,
     },
 };
 /// The plugin interface version this host speaks (`virt-hooks-abi`'s).

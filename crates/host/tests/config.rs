@@ -140,12 +140,72 @@ fn runner_with(c: &Config) -> virt_hooks::Runner {
 }
 
 #[test]
-fn an_audit_log_that_cannot_be_opened_fails_the_build() {
+fn an_audit_log_that_cannot_be_opened_never_refuses_an_event() {
     let hooks = Hooks::new();
+    hooks.script("qemu", "cat >/dev/null; exit 0");
+    // Under a regular file: no one, root included, can create it.
+    fs::write(hooks.path().join("blocker"), "").expect("write");
     let mut b = hooks.builder();
-    b.audit_log(Some(hooks.path().join("no/such/dir/audit.jsonl")));
-    let err = b.build().expect_err("cannot open");
-    assert!(err.to_string().starts_with("cannot open audit log "), "{err}");
+    b.audit_log(Some(hooks.path().join("blocker/audit.jsonl")));
+    let runner = b.build().expect("building opens nothing");
+    let outcome = runner.run(&qemu("vm1", "start", "begin", "-")).expect("the event goes on");
+    assert_eq!(outcome.scripts.len(), 1);
+    let problem = runner.audit_problem().expect("check reports it");
+    assert!(problem.contains("blocker") && problem.contains("not a directory"), "{problem}");
+}
+
+#[test]
+fn a_runner_that_only_plans_or_checks_opens_no_audit_log() {
+    let hooks = Hooks::new();
+    hooks.script("qemu", "exit 0");
+    let log = hooks.path().join("audit.jsonl");
+    let mut b = hooks.builder();
+    b.audit_log(Some(log.clone()));
+    let runner = b.build().expect("build");
+    runner.plan(&qemu("vm1", "start", "begin", "-")).expect("plan");
+    let _ = runner.check();
+    assert!(!log.exists(), "plan and check created the audit log");
+    runner.run(&qemu("vm1", "start", "begin", "-")).expect("run");
+    let text = fs::read_to_string(&log).expect("a run writes it");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("json");
+    assert!(v["time"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')), "{v}");
+    assert!(v["event_id"].as_str().is_some_and(|id| !id.is_empty()), "{v}");
+    assert_eq!(v["status"], "exit status 0");
+}
+
+#[test]
+fn audit_records_carry_the_event_id_status_and_stderr_tail() {
+    let hooks = Hooks::new();
+    hooks.script("qemu", "cat >/dev/null; echo main-out; exit 0");
+    let long = "x".repeat(10_000);
+    hooks.script("qemu.d/fail", &format!("echo {long} >&2; echo 'the real reason' >&2; exit 3"));
+    let log = hooks.path().join("audit.jsonl");
+    let mut b = hooks.builder();
+    b.audit_log(Some(log.clone()));
+    let runner = b.build().expect("build");
+    runner.run(&qemu("vm1", "release", "end", "-")).expect("ignored policy");
+    runner.run(&qemu("vm2", "release", "end", "-")).expect("ignored policy");
+    let text = fs::read_to_string(&log).expect("read");
+    let records: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    assert_eq!(records.len(), 4);
+    assert_eq!(records[0]["event_id"], records[1]["event_id"], "one id per event");
+    assert_ne!(records[1]["event_id"], records[2]["event_id"], "another event, another id");
+    assert_eq!(records[0]["stdout_tail"], "main-out");
+    let fail = &records[1];
+    assert_eq!(
+        (fail["status"].as_str(), fail["failed"].as_bool()),
+        (Some("exit status 3"), Some(true))
+    );
+    let tail = fail["stderr_tail"].as_str().expect("tail");
+    assert!(tail.ends_with("the real reason"), "{tail}");
+    assert!(tail.len() <= virt_hooks::TAIL_BYTES, "bounded: {}", tail.len());
+    assert!(
+        fail["error"].as_str().is_some_and(|e| e.contains("unexpected exit status 3")),
+        "{fail}"
+    );
+    assert_eq!(fail["object"], "vm1");
+    assert_eq!(fail["extra"], "-");
 }
 
 #[test]

@@ -6,21 +6,24 @@
 //! - `outcome`: what ran ([`Outcome`], [`ScriptRun`]) and what would
 //!   ([`Plan`]), serializable;
 //! - `audit`: one record per script run, to the log and an optional file;
+//! - `history`: the audit log read back ([`read_history`]);
 //! - `check_report`: the audit of a whole hooks directory for
 //!   `virt-hook check` ([`CheckReport`]).
 
 mod audit;
 mod check_report;
+mod history;
 pub(crate) mod outcome;
 mod runner;
 mod script;
 
 pub use self::{
-    audit::AUDIT_TARGET,
+    audit::{AUDIT_TARGET, DEFAULT_AUDIT_LOG, TAIL_BYTES},
     check_report::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
+    history::{History, HistoryEntry, HistoryFilter, SkippedLine, parse_since, read_history},
     outcome::{
         EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
         Skipped,
     },
-    runner::{BuildError, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
+    runner::{BuildError, PASS_THROUGH_ENV, REPORT_TARGET, RunError, Runner, RunnerBuilder},
 };

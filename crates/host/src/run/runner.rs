@@ -3,7 +3,6 @@
 
 use std::{
     ffi::{CString, OsString},
-    io,
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
     sync::Arc,
@@ -122,20 +121,19 @@ impl RunError {
     }
 }
 
-/// A runner that cannot be built.
+/// A runner that cannot be built. No setting makes a build fail today (the
+/// audit log is opened by the first record, and trouble with it never
+/// refuses an operation); the type stays for settings that may.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum BuildError {
-    /// The audit log cannot be opened for appending. Fix its directory or
-    /// permissions, or configure none.
-    #[error("cannot open audit log {}: {source}", path.display())]
-    AuditLog {
-        /// The audit log file.
-        path: PathBuf,
-        /// The OS error.
-        source: io::Error,
-    },
-}
+pub enum BuildError {}
+
+/// The `log` target of the records about a script's failure that the
+/// caller reports itself (the failure that refuses an operation: its
+/// message is the [`RunError`]). A logger sends them to the system log (the
+/// journal), not to a terminal or to libvirt's stderr, where the caller's
+/// own report goes.
+pub const REPORT_TARGET: &str = "virt_hooks::report";
 
 /// Builds a [`Runner`].
 ///
@@ -210,7 +208,10 @@ impl RunnerBuilder {
 
     /// The audit log file, appended one JSON line per script run; `None`
     /// for none (default). Audit records are logged at info level under
-    /// the target [`AUDIT_TARGET`](crate::AUDIT_TARGET) either way.
+    /// the target [`AUDIT_TARGET`](crate::AUDIT_TARGET) either way. The
+    /// file is opened by the first record, not by [`build`](Self::build):
+    /// a runner that only plans or checks opens nothing for writing, and
+    /// trouble opening or writing it is logged, never fatal.
     pub fn audit_log(&mut self, path: Option<PathBuf>) -> &mut RunnerBuilder {
         self.settings.audit_log = path;
         self
@@ -302,21 +303,15 @@ impl RunnerBuilder {
     /// variables of [`PASS_THROUGH_ENV`] (then those of
     /// [`pass_env`](RunnerBuilder::pass_env)) that are set now are the ones
     /// every hook script of this runner gets (after `LC_ALL=C`), whatever
-    /// happens to the host's environment later. The audit log is opened
-    /// here, once.
+    /// happens to the host's environment later. The audit log is not
+    /// opened here but by the first record.
     ///
     /// # Errors
     ///
-    /// [`BuildError::AuditLog`] if the audit log cannot be opened.
+    /// None today (see [`BuildError`]).
     pub fn build(&self) -> Result<Runner, BuildError> {
         let settings = &self.settings;
-        let audit = match &settings.audit_log {
-            None => None,
-            Some(path) => Some(Arc::new(
-                AuditFile::open(path)
-                    .map_err(|source| BuildError::AuditLog { path: path.clone(), source })?,
-            )),
-        };
+        let audit = settings.audit_log.as_deref().map(|path| Arc::new(AuditFile::new(path)));
         // Each event sets its own timeout, and filter operations their own
         // stdout limit.
         let limits = Limits {
@@ -362,6 +357,8 @@ struct Ctx<'a> {
     policy: FailurePolicy,
     limits: Limits,
     cancel: Option<&'a Cancel>,
+    /// Shared by the audit records and log records of this event.
+    event_id: &'a str,
 }
 
 impl Runner {
@@ -383,6 +380,19 @@ impl Runner {
     /// How the script security rules are enforced.
     pub fn security_mode(&self) -> SecurityMode {
         self.settings.security
+    }
+
+    /// The audit log file, if one is configured.
+    pub fn audit_log(&self) -> Option<&Path> {
+        self.audit.as_deref().map(AuditFile::path)
+    }
+
+    /// Why the audit log could not be written now, found without opening
+    /// it for writing: for `virt-hook check`. `None` when it could, when
+    /// none is configured, or when the caller is not root (the hook runs as
+    /// root, and only root can tell).
+    pub fn audit_problem(&self) -> Option<String> {
+        self.audit.as_deref().and_then(|file| file.problem(self.euid))
     }
 
     /// The effective per-script timeout of `operation` of `driver`: the
@@ -517,8 +527,8 @@ impl Runner {
             discovery::per_object_path(&self.settings.hooks_dir, event.driver, event.args())
                 .display()
         );
-        log::warn!("{reason}");
-        audit::decision(self.audit.as_deref(), event, "unlisted", &reason);
+        log_event(log::Level::Warn, "", event, &reason);
+        audit::decision(self.audit.as_deref(), event, &audit::new_event_id(), "unlisted", &reason);
         self.run_stages(event, cancel, driver, &spec, &[Stage::PerObject], false)
     }
 
@@ -527,7 +537,7 @@ impl Runner {
     /// decision. The runner records its own refusals (an invalid event)
     /// itself; the caller reports the reason.
     pub fn record_refusal(&self, event: &Event<'_>, reason: &str) {
-        audit::decision(self.audit.as_deref(), event, "refused", reason);
+        audit::decision(self.audit.as_deref(), event, &audit::new_event_id(), "refused", reason);
     }
 
     /// `err`, a refusal of `event` before any script ran, recorded.
@@ -562,7 +572,8 @@ impl Runner {
             limits.stdout = self.settings.filter_stdout_cap;
             limits.filter = true;
         }
-        let ctx = Ctx { driver, spec, event, policy, limits, cancel };
+        let event_id = audit::new_event_id();
+        let ctx = Ctx { driver, spec, event, policy, limits, cancel, event_id: &event_id };
         let mut vetted = security::VettedDirs::default();
         let mut validated = !check_document;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
@@ -631,20 +642,31 @@ impl Runner {
         let Some(message) = last else { return Ok(outcome) };
         match policy {
             FailurePolicy::Ignore => {
+                // Ignored failures are only in the outcome: log them.
+                for run in outcome.scripts.iter().filter(|s| s.error.is_some()) {
+                    log_script(log::Level::Warn, "", event, &event_id, run);
+                }
+                if let Some(failure) = &dir_error {
+                    log_event(log::Level::Warn, "", event, failure);
+                }
                 let failures = outcome.scripts.iter().filter_map(|s| s.error.clone());
                 let failures: Vec<String> = failures.chain(dir_error).collect();
-                for failure in &failures {
-                    log::warn!("{failure}");
-                }
                 outcome.warnings.extend(failures);
                 Ok(outcome)
             }
             FailurePolicy::Abort => {
-                // The last failure is the error; earlier ones are only in the
-                // outcome, so log them.
-                let earlier = outcome.scripts.iter().filter_map(|s| s.error.as_ref());
-                for failure in earlier.filter(|f| **f != message) {
-                    log::warn!("{failure}");
+                // The last failure is the error, which the caller reports;
+                // earlier ones are only in the outcome, so log them. The
+                // last one goes to the system log only.
+                for run in outcome.scripts.iter().filter(|s| s.error.is_some()) {
+                    if run.error.as_deref() == Some(message.as_str()) {
+                        log_script(log::Level::Error, REPORT_TARGET, event, &event_id, run);
+                    } else {
+                        log_script(log::Level::Warn, "", event, &event_id, run);
+                    }
+                }
+                if dir_error.is_some() {
+                    log_event(log::Level::Error, REPORT_TARGET, event, &message);
                 }
                 let (driver, operation) = (outcome.driver.clone(), outcome.operation.clone());
                 Err(match dir_error {
@@ -832,14 +854,14 @@ impl Runner {
         );
         let input_len = input.map(<[u8]>::len);
         let mut refused = None;
+        let mut unsafe_run = None;
         if let Err(reason) = self.vet_in(&path, vetted) {
-            let warning = unsafe_warning(&path, &reason);
             if self.settings.security == SecurityMode::Strict {
-                log::warn!("hook script {} refused: {reason}", path.display());
                 refused = Some(reason);
             } else {
-                log::warn!("{warning}");
-                outcome.warnings.push(warning);
+                let warning = unsafe_warning(&path, &reason);
+                outcome.warnings.push(warning.clone());
+                unsafe_run = Some(warning);
             }
         }
         let fin = if let Some(reason) = &refused {
@@ -878,8 +900,9 @@ impl Runner {
         } else {
             None
         };
-        if let Some(left) = &fin.leftovers {
-            outcome.warnings.push(leftover_warning(&path, left));
+        let left_behind = fin.leftovers.as_ref().map(|left| leftover_warning(&path, left));
+        if let Some(warning) = &left_behind {
+            outcome.warnings.push(warning.clone());
         }
         if error.is_some() {
             chain.ret = Ret::Failed;
@@ -909,12 +932,79 @@ impl Runner {
             cancelled: fin.cancelled,
             leftovers: fin.leftovers,
         };
+        let warnings = [
+            run.refused
+                .as_ref()
+                .map(|reason| format!("hook script {} refused: {reason}", run.path.display())),
+            unsafe_run,
+            left_behind,
+        ];
+        for warning in warnings.iter().flatten() {
+            log_script_with(log::Level::Warn, "", event, ctx.event_id, &run, warning);
+        }
         let audit = self.audit.as_deref();
         if audit::enabled(audit) {
-            audit::record(audit, event, ctx.policy, &run);
+            audit::record(audit, event, ctx.event_id, ctx.policy, spec.filter, &run);
         }
         outcome.scripts.push(run);
     }
+}
+
+/// The most bytes of a failed script's stderr in the `stderr` field of a
+/// log record.
+const LOG_TAIL: usize = 2048;
+
+/// Logs the failure of `run`, a script of `event`, with its message and
+/// structured fields (see [`log_script_with`]).
+fn log_script(level: log::Level, target: &str, event: &Event<'_>, event_id: &str, run: &ScriptRun) {
+    if let Some(error) = &run.error {
+        log_script_with(level, target, event, event_id, run, error);
+    }
+}
+
+/// Logs `message` about `run`, a script of `event`, with the fields a
+/// system log keeps beside it: `event_id`, `driver`, `object`,
+/// `operation`, `sub_operation`, `script`, `exit_status` and the tail of
+/// its stderr (`stderr`). `target` empty is this module's.
+fn log_script_with(
+    level: log::Level,
+    target: &str,
+    event: &Event<'_>,
+    event_id: &str,
+    run: &ScriptRun,
+    message: &str,
+) {
+    let target = if target.is_empty() { module_path!() } else { target };
+    let script = run.path.to_string_lossy();
+    let status = audit::status_text(run);
+    let stderr = audit::tail(&run.stderr, LOG_TAIL);
+    log::log!(
+        target: target,
+        level,
+        event_id = event_id,
+        driver = event.driver,
+        object = event.object,
+        operation = event.operation,
+        sub_operation = event.sub_operation,
+        script = script.as_ref(),
+        exit_status = status.as_str(),
+        stderr = stderr.as_str();
+        "{message}"
+    );
+}
+
+/// Logs `message` about `event` as a whole, with the event's fields.
+pub(crate) fn log_event(level: log::Level, target: &str, event: &Event<'_>, message: &str) {
+    let target = if target.is_empty() { module_path!() } else { target };
+    log::log!(
+        target: target,
+        level,
+        driver = event.driver,
+        object = event.object,
+        operation = event.operation,
+        sub_operation = event.sub_operation;
+        "{message}"
+    );
 }
 
 fn unsafe_warning(path: &Path, reason: &str) -> String {
