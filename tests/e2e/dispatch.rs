@@ -344,7 +344,7 @@ fn an_unlisted_operation_runs_the_scripts_made_for_it_and_passes_their_status() 
 }
 
 #[test]
-fn a_driver_libvirt_calls_that_no_plugin_provides_fails_closed() {
+fn a_driver_no_plugin_provides_runs_the_scripts_made_for_the_event_and_logs_an_error() {
     let hooks = Installed::new();
     // A virt-hook next to the qemu plugin only: libvirt's libxl driver
     // calls it, and no plugin provides `libxl`.
@@ -352,10 +352,40 @@ fn a_driver_libvirt_calls_that_no_plugin_provides_fails_closed() {
     copy_file(&binary(), &lone.path().join("virt-hook"));
     copy_file(&plugin("qemu"), &lone.path().join(plugin_file_name("qemu")));
     std::os::unix::fs::symlink(lone.path().join("virt-hook"), hooks.path().join("libxl")).unwrap();
-    let (out, _) = hooks.call("libxl", ["vm1", "start", "begin", "-"], Some(XML));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("no driver named 'libxl'"), "{}", text(&out.stderr));
-    // A sub-operation or extra the driver does not take: the same.
+    let (config, log) = audit_config(&hooks, "");
+    let env = [("VIRT_HOOKS_CONFIG", config.as_path())];
+    // No script for the event: libvirt's own "no script", exit 0, but on
+    // the record as an error naming the plugin and where it was looked for.
+    let (out, _) = hooks.call_with("libxl", ["vm1", "start", "begin", "-"], Some(XML), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let records = audit_records(&log);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["decision"], "no-driver");
+    let reason = records[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "no plugin provides driver 'libxl' (libvirt_hooks_driver_libxl.so not found in"
+        ) && reason.contains(&lone.path().display().to_string()),
+        "{reason}"
+    );
+    // Scripts made for exactly this event run, with libvirt's document, and
+    // their status passes through; another event's do not.
+    let other = hooks.path().join("other-ran");
+    hooks.script("libxl.d/vm1/stopped/end", &format!("touch {}", other.display()));
+    let got = hooks.path().join("got");
+    hooks.script(
+        "libxl.d/vm1/start/begin/10-deny",
+        &format!("cat > {}; echo 'vm1 may not start' >&2; exit 4", got.display()),
+    );
+    let (out, _) = hooks.call_with("libxl", ["vm1", "start", "begin", "-"], Some(XML), &env);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).ends_with("vm1 may not start\n"), "{}", text(&out.stderr));
+    assert_eq!(fs::read_to_string(&got).unwrap(), XML);
+    assert!(!other.exists());
+    let records = audit_records(&log);
+    assert_eq!(records[1]["decision"], "no-driver");
+    assert_eq!(records[2]["exit_code"], 4);
+    // A sub-operation or extra a KNOWN driver does not take is refused.
     let (out, _) = hooks.call("qemu", ["vm1", "start", "later", "-"], Some(XML));
     assert_eq!(out.status.code(), Some(1));
     assert!(
