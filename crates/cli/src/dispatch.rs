@@ -58,7 +58,7 @@ pub(crate) fn dispatch(
         .map(|d| d.operations().iter().find(|op| op.name == *operation));
     // A driver no plugin provides is run like an operation its driver does
     // not list: only the scripts made for the event, given what libvirt gave.
-    let disabled = runner.registry().disabled().iter().any(|d| *d == call.driver);
+    let disabled = runner.registry().disabled().contains(&call.driver);
     let listed = listed.or(if disabled { None } else { Some(None) });
     let read = match listed {
         Some(Some(op)) => matches!(op.input, InputSpec::Xml { .. }),

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -23,19 +23,50 @@ pub(crate) enum Installed {
     Foreign,
 }
 
-/// What is at `path`, compared with the running executable `exe`.
+/// What is at `path`, compared with the running executable `exe`, read
+/// only: a symbolic link (or a chain of them) to the same file, the same
+/// file (a hard link), or a file of the same length and bytes.
 pub(crate) fn installed(path: &Path, exe: &Path) -> Installed {
     let Ok(meta) = fs::symlink_metadata(path) else { return Installed::Absent };
+    let (Ok(target), Ok(exe_meta)) = (fs::metadata(path), fs::metadata(exe)) else {
+        return Installed::Foreign;
+    };
+    let same_file = target.dev() == exe_meta.dev() && target.ino() == exe_meta.ino();
     if meta.file_type().is_symlink() {
-        let same = fs::canonicalize(path)
-            .ok()
-            .zip(fs::canonicalize(exe).ok())
-            .is_some_and(|(a, b)| a == b);
-        return if same { Installed::Link } else { Installed::Foreign };
+        return if same_file { Installed::Link } else { Installed::Foreign };
     }
-    let same_bytes = meta.len() == fs::metadata(exe).map(|m| m.len()).unwrap_or(u64::MAX)
-        && fs::read(path).ok().zip(fs::read(exe).ok()).is_some_and(|(a, b)| a == b);
+    if same_file {
+        return Installed::Copy;
+    }
+    let same_bytes = target.is_file()
+        && target.len() == exe_meta.len()
+        && same_content(path, exe).unwrap_or(false);
     if same_bytes { Installed::Copy } else { Installed::Foreign }
+}
+
+/// Whether two files of the same length hold the same bytes, compared a
+/// block at a time (the executable is megabytes).
+fn same_content(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let (mut a, mut b) = (fs::File::open(a)?, fs::File::open(b)?);
+    let (mut x, mut y) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(b.read(&mut y[..1])? == 0);
+        }
+        b.read_exact(&mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+/// Whether `path` is virt-hook itself: the running executable, linked or
+/// copied.
+pub(crate) fn is_virt_hook(path: &Path) -> bool {
+    let Ok(exe) = std::env::current_exe() else { return false };
+    matches!(installed(path, &exe), Installed::Link | Installed::Copy)
 }
 
 /// Installs virt-hook as `<hooks>/<driver>` for each driver. Exit 1 when an

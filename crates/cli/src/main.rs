@@ -96,6 +96,11 @@ enum Command {
     Plan {
         #[command(flatten)]
         event: run::EventArgs,
+        /// Which scripts to list [default: per-object where
+        /// `<hooks>/<driver>` is virt-hook, as that hook will run them; else
+        /// the configuration's layout].
+        #[arg(long, value_enum)]
+        layout: Option<LayoutArg>,
         /// Output format: text is one path per line; json adds argv, the
         /// environment, the input size and the skipped files.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -111,6 +116,11 @@ enum Command {
     /// Audit the hooks directory, the plugins and the configuration without
     /// running anything. Exit 0 when clean, 1 when anything is wrong.
     Check {
+        /// Which scripts each driver runs [default: per-object where
+        /// `<hooks>/<driver>` is virt-hook, as that hook will run them; else
+        /// the configuration's layout].
+        #[arg(long, value_enum)]
+        layout: Option<LayoutArg>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -155,6 +165,28 @@ pub(crate) enum Format {
     Text,
     /// One JSON document.
     Json,
+}
+
+/// `--layout`: the configuration's `layout` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LayoutArg {
+    /// libvirt's: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`.
+    Libvirt,
+    /// Only `<hooks>/<driver>.d/<object>/<op>/<subop>`: virt-hook as
+    /// libvirt's hook.
+    PerObject,
+    /// libvirt's scripts, then the per-object ones.
+    Both,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(arg: LayoutArg) -> Layout {
+        match arg {
+            LayoutArg::Libvirt => Layout::Libvirt,
+            LayoutArg::PerObject => Layout::PerObject,
+            LayoutArg::Both => Layout::Both,
+        }
+    }
 }
 
 /// The process exit codes, in one place.
@@ -230,8 +262,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let runner = build_runner(&config, registry, None)?;
             run::run(&runner, &event, config.max_input, format, &mut out)?
         }
-        Command::Plan { event, format } => {
-            let runner = build_runner(&config, registry, None)?;
+        Command::Plan { event, layout, format } => {
+            let layout = layout.map(Layout::from).or_else(|| {
+                install::is_virt_hook(&config.hooks_dir.join(&event.driver))
+                    .then_some(Layout::PerObject)
+            });
+            let runner = build_runner(&config, registry, layout)?;
             run::plan(&runner, &event, config.max_input, format, &mut out)?
         }
         Command::Demo { keep } => demo::demo(
@@ -244,9 +280,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             },
             &mut out,
         )?,
-        Command::Check { format } => {
+        Command::Check { layout, format } => {
             let runner = build_runner(&config, registry, None)?;
-            check::check(&runner, config_error.as_ref(), format, &mut out)?
+            let layout = layout.map(Layout::from);
+            check::check(&runner, layout, config_error.as_ref(), format, &mut out)?
         }
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;

@@ -26,9 +26,9 @@ pub use crate::{
     },
     hooks::{Layout, SecurityProblem},
     run::{
-        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DriverCheck, EnvVar, LIBVIRT_DRIVERS,
-        Leftovers, Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError, Runner, RunnerBuilder,
-        ScriptRun, ScriptStatus, SkipReason, Skipped,
+        AUDIT_TARGET, BuildError, CheckOptions, CheckReport, CheckedFile, DriverCheck, EnvVar,
+        LIBVIRT_DRIVERS, Leftovers, Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError,
+        Runner, RunnerBuilder, ScriptRun, ScriptStatus, SkipReason, Skipped,
     },
 };
 pub use virt_hooks_abi::LoadError;

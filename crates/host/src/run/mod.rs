@@ -7,17 +7,21 @@
 //!   ([`Plan`]), serializable;
 //! - `audit`: one record per script run, to the log and an optional file;
 //! - `check_report`: the audit of a whole hooks directory for
-//!   `virt-hook check` ([`CheckReport`]).
+//!   `virt-hook check` ([`CheckReport`]); `check_tree` walks the
+//!   per-object trees with the runner's discovery, `check_system` reads
+//!   the running daemons and SELinux labels.
 
 mod audit;
 mod check_report;
+mod check_system;
+mod check_tree;
 pub(crate) mod outcome;
 mod runner;
 mod script;
 
 pub use self::{
     audit::AUDIT_TARGET,
-    check_report::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
+    check_report::{CheckOptions, CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
     outcome::{
         EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
         Skipped,

@@ -15,7 +15,8 @@ use virt_hooks_exec::Cancel;
 
 use super::{
     audit::{self, AuditFile},
-    check_report::{self, CheckReport},
+    check_report::{self, CheckOptions, CheckReport},
+    check_system,
     outcome::{EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
     script::{self, Limits},
 };
@@ -758,12 +759,27 @@ impl Runner {
     /// warnings for unsafe scripts, packaging or editor leftovers and hook
     /// scripts of drivers that are not loaded. For `virt-hook check`.
     pub fn check(&self) -> CheckReport {
-        check_report::report(
-            &self.registry,
-            &self.settings.hooks_dir,
-            self.settings.security,
-            |path| self.vet(path),
-        )
+        self.check_with(&CheckOptions::default())
+    }
+
+    /// [`check`](Runner::check), with the layout chosen per driver as
+    /// `options` says, and, where the per-object layout applies, every
+    /// entry of the per-object trees given the runner's verdict. Also
+    /// reported: a missing hooks directory, no driver loaded, virt-hook
+    /// installed for a driver no plugin provides, `<driver>.d` scripts
+    /// libvirt runs itself next to virt-hook, a hook made after a running
+    /// daemon started (from `/proc`) and, where SELinux is enabled, hook
+    /// files whose label a daemon may not run (an advisory). Read-only.
+    pub fn check_with(&self, options: &CheckOptions<'_>) -> CheckReport {
+        let inputs = check_report::Inputs {
+            registry: &self.registry,
+            hooks_dir: &self.settings.hooks_dir,
+            mode: self.settings.security,
+            layout: self.settings.layout,
+            options: *options,
+            system: &check_system::System::default(),
+        };
+        check_report::report(&inputs, |path| self.vet(path))
     }
 
     /// Vets one script by the security rules: `Err` with the reason if
