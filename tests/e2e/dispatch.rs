@@ -541,3 +541,108 @@ impl OutputWith for Command {
         child.wait_with_output().unwrap()
     }
 }
+
+#[test]
+fn install_checks_every_driver_before_changing_anything_and_uninstall_puts_back_the_backup() {
+    let hooks = HooksDir::new();
+    let vh = |args: &[&str]| {
+        Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
+    };
+    let entries = || {
+        let mut names: Vec<String> = fs::read_dir(hooks.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // A typo is refused with the valid names; nothing is made.
+    let out = vh(&["install", "--libvirt", "qemu", "qemuu"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no driver named 'qemuu'; loaded drivers: ") && stderr.contains("qemu")
+    );
+    assert!(entries().is_empty(), "{:?}", entries());
+    // An existing hook among the targets: all or nothing.
+    hooks.script("lxc", "echo mine");
+    let out = vh(&["install", "--libvirt", "qemu", "lxc", "daemon"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing was installed"), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc"]);
+    // --dry-run says what would change and changes nothing.
+    let out = vh(&["install", "--libvirt", "--dry-run", "--force", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("qemu: would install a link to"), "{stdout}");
+    assert!(stdout.contains("lxc: would move the existing hook to"), "{stdout}");
+    assert_eq!(entries(), ["lxc"]);
+    let out = vh(&["install", "--libvirt", "--force", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc", "lxc.virt-hook-backup", "qemu"]);
+
+    let out = vh(&["uninstall", "--libvirt", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("lxc: would put back"), "{}", text(&out.stdout));
+    assert_eq!(entries(), ["lxc", "lxc.virt-hook-backup", "qemu"]);
+    let out = vh(&["uninstall", "--libvirt", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc", "qemu"]);
+    assert_eq!(fs::read_to_string(hooks.path().join("lxc")).unwrap(), "#!/bin/sh\necho mine\n");
+    // A hook that is not virt-hook is never removed.
+    let out = vh(&["uninstall", "--libvirt", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not virt-hook"), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc", "qemu"]);
+    // Without names: every driver virt-hook is installed for, and only those.
+    let out = vh(&["uninstall", "--libvirt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc"]);
+}
+
+#[test]
+fn check_and_plan_see_the_per_object_scripts_the_installed_hook_runs() {
+    let hooks = Installed::with(&["qemu"]);
+    let ok = hooks.script("qemu.d/vm1/start/begin/10-ok", "exit 0");
+    let gw = hooks.script("qemu.d/vm1/start/begin/20-gw", "exit 0");
+    fs::set_permissions(&gw, fs::Permissions::from_mode(0o775)).unwrap();
+    hooks.script("qemu.d/vm1/release/end", "exit 0");
+    let vh = |args: &[&str]| {
+        Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
+    };
+    let out = vh(&["plan", "qemu", "vm1", "start", "begin", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\n", ok.display()),
+        "the group-writable one is refused"
+    );
+    let out = vh(&["plan", "--layout", "libvirt", "qemu", "vm1", "start", "begin", "-"]);
+    assert_eq!(text(&out.stdout), format!("{}\n", hooks.path().join("qemu").display()));
+
+    let out = vh(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(report.contains("qemu (layout per-object)"), "{report}");
+    assert!(report.contains("20-gw is writable by its group (mode 0775)"), "{report}");
+    assert!(!report.contains("no problems found"), "{report}");
+    let out = vh(&["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["clean"], false);
+    let qemu =
+        doc["hooks"]["drivers"].as_array().unwrap().iter().find(|d| d["driver"] == "qemu").unwrap();
+    assert_eq!(qemu["layout"], "per-object");
+    assert_eq!(qemu["virt_hook"], true);
+    let entry = qemu["per_object"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == gw.to_str().unwrap())
+        .unwrap();
+    assert_eq!(entry["runs"], false);
+    // The clean tree is clean, and says so.
+    fs::set_permissions(&gw, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = vh(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

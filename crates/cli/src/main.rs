@@ -153,7 +153,22 @@ enum Command {
         /// as `<driver>.virt-hook-backup`.
         #[arg(long)]
         force: bool,
-        /// The drivers; default every loaded driver.
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The drivers (loaded ones); default every loaded driver.
+        drivers: Vec<String>,
+    },
+    /// Remove virt-hook as libvirt's hook script (only links to, or copies
+    /// of, virt-hook) and put back what `install --force` kept.
+    Uninstall {
+        /// Uninstall from libvirt (the only daemon supported so far).
+        #[arg(long, required = true)]
+        libvirt: bool,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The drivers; default every driver virt-hook is installed for.
         drivers: Vec<String>,
     },
 }
@@ -290,13 +305,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
             dispatch::dispatch(&runner, &call, config.max_input, &mut out)?
         }
-        Command::Install { libvirt: _, copy, force, drivers } => {
-            let drivers = if drivers.is_empty() {
-                registry.drivers().iter().map(|d| d.name().to_owned()).collect()
-            } else {
-                drivers
-            };
-            install::install(&config.hooks_dir, &drivers, copy, force, &mut out)?
+        Command::Install { libvirt: _, copy, force, dry_run, drivers } => {
+            let loaded: Vec<String> =
+                registry.drivers().iter().map(|d| d.name().to_owned()).collect();
+            let drivers = if drivers.is_empty() { loaded.clone() } else { drivers };
+            let opts = install::InstallOptions { copy, force, dry_run };
+            install::install(&config.hooks_dir, &drivers, &loaded, opts, &mut out)?
+        }
+        Command::Uninstall { libvirt: _, dry_run, drivers } => {
+            let mut known: Vec<String> =
+                registry.drivers().iter().map(|d| d.name().to_owned()).collect();
+            for name in LIBVIRT_DRIVERS {
+                if !known.iter().any(|k| k == name) {
+                    known.push(name.to_owned());
+                }
+            }
+            install::uninstall(&config.hooks_dir, &drivers, &known, dry_run, &mut out)?
         }
         Command::Config { .. } => unreachable!("handled above"),
     };
