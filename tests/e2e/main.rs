@@ -16,4 +16,7 @@ mod guide;
 // Signals, --timeout, the configuration file, `config` and `check`.
 mod robust_cli;
 // virt-hook installed as libvirt's hook: per-object scripts, what libvirt sees.
+
 mod dispatch;
+// Read-only commands as an ordinary user; run's stdin, --timeout, -q, typed JSON.
+mod tools;

@@ -19,7 +19,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use virt_hooks::{
     Config, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV, Registry,
@@ -66,6 +65,10 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
+    /// No warnings on the terminal, only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -84,9 +87,10 @@ enum Command {
     Run {
         #[command(flatten)]
         event: run::EventArgs,
-        /// Per-script timeout in seconds for this call; 0 means none.
-        #[arg(long, value_name = "SECS")]
-        timeout: Option<f64>,
+        /// Per-script timeout for this call, as in the configuration: seconds
+        /// (`90`, `1.5`) or with a unit (`500ms`, `90s`, `5m`); 0 means none.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        timeout: Option<Duration>,
         /// Output format: text prints a filter's resulting document on
         /// stdout; json prints the whole outcome.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -231,7 +235,7 @@ fn main() -> ExitCode {
         }
         None => {
             let cli = Cli::parse_from(argv);
-            init_logging(cli.verbose, "warn");
+            init_logging(cli.verbose, if cli.quiet { "error" } else { "warn" });
             run(cli)
         }
     };
@@ -271,8 +275,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Drivers { format } => drivers::print(&registry, format, &mut out)?,
         Command::Run { event, timeout, format } => {
             let mut config = config;
-            if let Some(secs) = timeout {
-                config.set_timeout(seconds(secs)?, Source::Flag("--timeout".into()));
+            if let Some(timeout) = timeout {
+                config.set_timeout(timeout, Source::Flag("--timeout".into()));
             }
             let runner = build_runner(&config, registry, None)?;
             run::run(&runner, &event, config.max_input, format, &mut out)?
@@ -448,11 +452,12 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
     let entries = config.entries();
     match format {
         Format::Json => {
-            let doc: serde_json::Map<String, serde_json::Value> = entries
-                .iter()
+            let doc: serde_json::Map<String, serde_json::Value> = config
+                .typed_entries()
+                .into_iter()
                 .map(|(key, value, source)| {
                     (
-                        (*key).to_owned(),
+                        key.to_owned(),
                         serde_json::json!({ "value": value, "source": source.to_string() }),
                     )
                 })
@@ -469,10 +474,14 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
     Ok(exit::OK)
 }
 
-/// A `--timeout` value: non-negative seconds.
-fn seconds(secs: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(secs)
-        .with_context(|| format!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
+/// A `--timeout` value: the configuration's durations (one parser).
+fn duration(text: &str) -> Result<Duration, String> {
+    virt_hooks::parse_duration(text).ok_or_else(|| {
+        format!(
+            "invalid duration '{text}': use seconds (90, 1.5) or a number with a unit (500ms, \
+             90s, 5m); 0 for none"
+        )
+    })
 }
 
 fn init_logging(verbose: u8, quiet_level: &str) {

@@ -17,7 +17,7 @@ public is re-exported here.
 pub use crate::{
     config::{
         Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT,
-        DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source,
+        DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source, parse_duration,
     },
     drivers::{
         Driver, EventError, PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError,
