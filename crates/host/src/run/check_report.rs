@@ -218,7 +218,8 @@ pub(crate) fn report(
         file
     };
     let is_virt_hook = |path: &Path| options.is_virt_hook.is_some_and(|f| f(path));
-    let daemons = system.daemons();
+    // Running daemons only look at their own hooks directory.
+    let daemons = if system.is_daemon_hooks(hooks_dir) { system.daemons() } else { Vec::new() };
     let mut problems = Vec::new();
     if registry.drivers().is_empty() {
         problems.push(format!(

@@ -15,11 +15,18 @@ use std::{
 pub(crate) struct System {
     pub(crate) proc: PathBuf,
     pub(crate) selinux: PathBuf,
+    /// The hooks directory of the system's daemons: only hooks there are
+    /// compared with the daemons' start.
+    pub(crate) daemon_hooks: PathBuf,
 }
 
 impl Default for System {
     fn default() -> System {
-        System { proc: PathBuf::from("/proc"), selinux: PathBuf::from("/sys/fs/selinux") }
+        System {
+            proc: PathBuf::from("/proc"),
+            selinux: PathBuf::from("/sys/fs/selinux"),
+            daemon_hooks: PathBuf::from(crate::DEFAULT_HOOKS_DIR),
+        }
     }
 }
 
@@ -49,6 +56,14 @@ fn daemons_of(driver: &str) -> &'static [&'static str] {
 }
 
 impl System {
+    /// Whether `hooks` is the system daemons' hooks directory.
+    pub(crate) fn is_daemon_hooks(&self, hooks: &Path) -> bool {
+        match (fs::metadata(hooks), fs::metadata(&self.daemon_hooks)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+
     /// Every running libvirt daemon found in `/proc`.
     pub(crate) fn daemons(&self) -> Vec<Daemon> {
         let Ok(entries) = fs::read_dir(&self.proc) else { return Vec::new() };
@@ -177,7 +192,13 @@ mod tests {
     fn daemons_are_found_with_their_start_time() {
         let ticks = rustix::param::clock_ticks_per_second();
         let proc = fake_proc(&[(10, "virtqemud", 5 * ticks), (11, "bash", 0)], 1_000);
-        let system = System { proc: proc.path().to_owned(), selinux: PathBuf::from("/nowhere") };
+        let system = System {
+            proc: proc.path().to_owned(),
+            selinux: PathBuf::from("/nowhere"),
+            daemon_hooks: proc.path().to_owned(),
+        };
+        assert!(system.is_daemon_hooks(proc.path()));
+        assert!(!system.is_daemon_hooks(Path::new("/")));
         let daemons = system.daemons();
         assert_eq!(
             daemons,
