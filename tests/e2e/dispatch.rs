@@ -344,7 +344,7 @@ fn an_unlisted_operation_runs_the_scripts_made_for_it_and_passes_their_status() 
 }
 
 #[test]
-fn a_driver_libvirt_calls_that_no_plugin_provides_fails_closed() {
+fn a_driver_no_plugin_provides_runs_the_scripts_made_for_the_event_and_logs_an_error() {
     let hooks = Installed::new();
     // A virt-hook next to the qemu plugin only: libvirt's libxl driver
     // calls it, and no plugin provides `libxl`.
@@ -352,10 +352,40 @@ fn a_driver_libvirt_calls_that_no_plugin_provides_fails_closed() {
     copy_file(&binary(), &lone.path().join("virt-hook"));
     copy_file(&plugin("qemu"), &lone.path().join(plugin_file_name("qemu")));
     std::os::unix::fs::symlink(lone.path().join("virt-hook"), hooks.path().join("libxl")).unwrap();
-    let (out, _) = hooks.call("libxl", ["vm1", "start", "begin", "-"], Some(XML));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("no driver named 'libxl'"), "{}", text(&out.stderr));
-    // A sub-operation or extra the driver does not take: the same.
+    let (config, log) = audit_config(&hooks, "");
+    let env = [("VIRT_HOOKS_CONFIG", config.as_path())];
+    // No script for the event: libvirt's own "no script", exit 0, but on
+    // the record as an error naming the plugin and where it was looked for.
+    let (out, _) = hooks.call_with("libxl", ["vm1", "start", "begin", "-"], Some(XML), &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let records = audit_records(&log);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["decision"], "no-driver");
+    let reason = records[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "no plugin provides driver 'libxl' (libvirt_hooks_driver_libxl.so not found in"
+        ) && reason.contains(&lone.path().display().to_string()),
+        "{reason}"
+    );
+    // Scripts made for exactly this event run, with libvirt's document, and
+    // their status passes through; another event's do not.
+    let other = hooks.path().join("other-ran");
+    hooks.script("libxl.d/vm1/stopped/end", &format!("touch {}", other.display()));
+    let got = hooks.path().join("got");
+    hooks.script(
+        "libxl.d/vm1/start/begin/10-deny",
+        &format!("cat > {}; echo 'vm1 may not start' >&2; exit 4", got.display()),
+    );
+    let (out, _) = hooks.call_with("libxl", ["vm1", "start", "begin", "-"], Some(XML), &env);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).ends_with("vm1 may not start\n"), "{}", text(&out.stderr));
+    assert_eq!(fs::read_to_string(&got).unwrap(), XML);
+    assert!(!other.exists());
+    let records = audit_records(&log);
+    assert_eq!(records[1]["decision"], "no-driver");
+    assert_eq!(records[2]["exit_code"], 4);
+    // A sub-operation or extra a KNOWN driver does not take is refused.
     let (out, _) = hooks.call("qemu", ["vm1", "start", "later", "-"], Some(XML));
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -510,4 +540,109 @@ impl OutputWith for Command {
         let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
         child.wait_with_output().unwrap()
     }
+}
+
+#[test]
+fn install_checks_every_driver_before_changing_anything_and_uninstall_puts_back_the_backup() {
+    let hooks = HooksDir::new();
+    let vh = |args: &[&str]| {
+        Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
+    };
+    let entries = || {
+        let mut names: Vec<String> = fs::read_dir(hooks.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // A typo is refused with the valid names; nothing is made.
+    let out = vh(&["install", "--libvirt", "qemu", "qemuu"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no driver named 'qemuu'; loaded drivers: ") && stderr.contains("qemu")
+    );
+    assert!(entries().is_empty(), "{:?}", entries());
+    // An existing hook among the targets: all or nothing.
+    hooks.script("lxc", "echo mine");
+    let out = vh(&["install", "--libvirt", "qemu", "lxc", "daemon"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nothing was installed"), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc"]);
+    // --dry-run says what would change and changes nothing.
+    let out = vh(&["install", "--libvirt", "--dry-run", "--force", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("qemu: would install a link to"), "{stdout}");
+    assert!(stdout.contains("lxc: would move the existing hook to"), "{stdout}");
+    assert_eq!(entries(), ["lxc"]);
+    let out = vh(&["install", "--libvirt", "--force", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc", "lxc.virt-hook-backup", "qemu"]);
+
+    let out = vh(&["uninstall", "--libvirt", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("lxc: would put back"), "{}", text(&out.stdout));
+    assert_eq!(entries(), ["lxc", "lxc.virt-hook-backup", "qemu"]);
+    let out = vh(&["uninstall", "--libvirt", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc", "qemu"]);
+    assert_eq!(fs::read_to_string(hooks.path().join("lxc")).unwrap(), "#!/bin/sh\necho mine\n");
+    // A hook that is not virt-hook is never removed.
+    let out = vh(&["uninstall", "--libvirt", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not virt-hook"), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc", "qemu"]);
+    // Without names: every driver virt-hook is installed for, and only those.
+    let out = vh(&["uninstall", "--libvirt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(entries(), ["lxc"]);
+}
+
+#[test]
+fn check_and_plan_see_the_per_object_scripts_the_installed_hook_runs() {
+    let hooks = Installed::with(&["qemu"]);
+    let ok = hooks.script("qemu.d/vm1/start/begin/10-ok", "exit 0");
+    let gw = hooks.script("qemu.d/vm1/start/begin/20-gw", "exit 0");
+    fs::set_permissions(&gw, fs::Permissions::from_mode(0o775)).unwrap();
+    hooks.script("qemu.d/vm1/release/end", "exit 0");
+    let vh = |args: &[&str]| {
+        Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
+    };
+    let out = vh(&["plan", "qemu", "vm1", "start", "begin", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("{}\n", ok.display()),
+        "the group-writable one is refused"
+    );
+    let out = vh(&["plan", "--layout", "libvirt", "qemu", "vm1", "start", "begin", "-"]);
+    assert_eq!(text(&out.stdout), format!("{}\n", hooks.path().join("qemu").display()));
+
+    let out = vh(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let report = text(&out.stdout);
+    assert!(report.contains("qemu (layout per-object)"), "{report}");
+    assert!(report.contains("20-gw is writable by its group (mode 0775)"), "{report}");
+    assert!(!report.contains("no problems found"), "{report}");
+    let out = vh(&["check", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["clean"], false);
+    let qemu =
+        doc["hooks"]["drivers"].as_array().unwrap().iter().find(|d| d["driver"] == "qemu").unwrap();
+    assert_eq!(qemu["layout"], "per-object");
+    assert_eq!(qemu["virt_hook"], true);
+    let entry = qemu["per_object"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == gw.to_str().unwrap())
+        .unwrap();
+    assert_eq!(entry["runs"], false);
+    // The clean tree is clean, and says so.
+    fs::set_permissions(&gw, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = vh(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }

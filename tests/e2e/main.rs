@@ -16,6 +16,9 @@ mod guide;
 // Signals, --timeout, the configuration file, `config` and `check`.
 mod robust_cli;
 // virt-hook installed as libvirt's hook: per-object scripts, what libvirt sees.
+
 mod dispatch;
 // The system log, the audit log and `virt-hook log`; read-only commands.
 mod observe;
+// Read-only commands as an ordinary user; run's stdin, --timeout, -q, typed JSON.
+mod tools;

@@ -262,6 +262,22 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     rec.wait_for("daemon - reload begin SIGHUP none");
     rec.take();
 
+    // `check` against the live tree: a group-writable per-domain script,
+    // which the hook would refuse, is a problem (issue 13).
+    let gw = hooks.join("qemu.d/vhdom/restore/begin");
+    fs::create_dir_all(gw.parent().unwrap()).unwrap();
+    fs::write(&gw, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&gw, fs::Permissions::from_mode(0o775)).unwrap();
+    let check = || Command::new(&exe).arg("--hooks-dir").arg(&hooks).arg("check").output().unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("begin is writable by its group (mode 0775)"),
+        "{}",
+        text(&out.stdout)
+    );
+    fs::remove_dir_all(hooks.join("qemu.d/vhdom/restore")).unwrap();
+
     // An isolated network, started and destroyed.
     let net = work.path().join("net.xml");
     fs::write(&net, NETWORK).unwrap();

@@ -4,7 +4,9 @@
 use std::io::Write;
 
 use serde_json::json;
-use virt_hooks::{CheckReport, CheckedFile, ConfigError, Runner};
+use std::path::Path;
+
+use virt_hooks::{CheckOptions, CheckReport, CheckedFile, ConfigError, Layout, Runner};
 
 use crate::install::{Installed, installed};
 use crate::{Format, exit};
@@ -12,13 +14,18 @@ use crate::{Format, exit};
 /// Prints the audit; exit 1 when anything is wrong.
 pub(crate) fn check(
     runner: &Runner,
+    layout: Option<Layout>,
     config_error: Option<&anyhow::Error>,
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
-    let report = runner.check();
-    let registry = runner.registry();
     let exe = std::env::current_exe().ok();
+    let is_virt_hook = |path: &Path| {
+        exe.as_deref()
+            .is_some_and(|exe| matches!(installed(path, exe), Installed::Link | Installed::Copy))
+    };
+    let report = runner.check_with(&CheckOptions { layout, is_virt_hook: Some(&is_virt_hook) });
+    let registry = runner.registry();
     let role = |file: &CheckedFile| match exe.as_deref().map(|exe| installed(&file.path, exe)) {
         Some(Installed::Link) => Some("virt-hook (link): runs the per-object scripts"),
         Some(Installed::Copy) => Some("virt-hook (copy): runs the per-object scripts"),
@@ -45,12 +52,16 @@ pub(crate) fn check(
                     })).collect::<Vec<_>>(),
                 },
                 "config_error": config_error.map(describe_config_error),
+                "advisories": report.advisories,
             });
             crate::print_json(out, &doc)?;
         }
         Format::Text => print_text(&report, &role, out)?,
     }
     if format == Format::Text {
+        for advisory in &report.advisories {
+            writeln!(out, "note: {advisory}")?;
+        }
         if problems.is_empty() {
             writeln!(out, "no problems found")?;
         } else {
@@ -70,14 +81,25 @@ fn print_text(
 ) -> anyhow::Result<()> {
     writeln!(out, "hooks directory {}", report.hooks_dir.display())?;
     for driver in &report.drivers {
-        writeln!(out, "{}:", driver.driver)?;
-        let files = driver.main.iter().chain(&driver.drop_ins);
+        let layout = match driver.layout {
+            Layout::Libvirt => "libvirt",
+            Layout::PerObject => "per-object",
+            _ => "both",
+        };
+        let plugin = if driver.loaded { "" } else { ", no plugin" };
+        writeln!(out, "{} (layout {layout}{plugin}):", driver.driver)?;
+        let files = driver.main.iter().chain(&driver.drop_ins).chain(&driver.per_object);
         let mut any = false;
         for file in files {
             any = true;
             let verdict = match (role(file), file.runs, &file.skipped) {
                 (Some(role), ..) => role.to_owned(),
                 (None, true, _) => "runs".to_owned(),
+                (None, false, Some(virt_hooks::SkipReason::Directory))
+                    if driver.layout != Layout::Libvirt =>
+                {
+                    "directory".to_owned()
+                }
                 (None, false, Some(reason)) => format!("does not run: {reason}"),
                 (None, false, None) => "does not run".to_owned(),
             };

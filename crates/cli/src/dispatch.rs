@@ -30,14 +30,16 @@ pub(crate) struct Call {
 
 /// Runs the per-object scripts of `call`; returns the exit status for libvirt.
 ///
-/// Never a silent success: an event that cannot be validated (no driver of
-/// that name, a bad sub-operation or extra, a document the driver refuses, a
+/// Never a silent success: an event that cannot be validated (a disabled
+/// driver, a bad sub-operation or extra, a document the driver refuses, a
 /// document over `max_input`) exits 1 with the reason on stderr, which
 /// libvirt quotes or logs, and libvirt applies its own policy to that status
 /// as it would to a failing script. An operation the driver does not list
-/// (a newer libvirt's) runs the per-object scripts made for exactly it and
-/// passes their status through. Each decision is logged and recorded in the
-/// audit log.
+/// (a newer libvirt's), and any event of a driver no plugin provides, runs
+/// the per-object scripts made for exactly it and passes their status
+/// through (exit 0 when there is none, as libvirt without a script); a
+/// missing plugin is logged as an error naming it and the search path. Each
+/// decision is logged and recorded in the audit log.
 pub(crate) fn dispatch(
     runner: &Runner,
     call: &Call,
@@ -54,6 +56,10 @@ pub(crate) fn dispatch(
         .registry()
         .get(&call.driver)
         .map(|d| d.operations().iter().find(|op| op.name == *operation));
+    // A driver no plugin provides is run like an operation its driver does
+    // not list: only the scripts made for the event, given what libvirt gave.
+    let disabled = runner.registry().disabled().contains(&call.driver);
+    let listed = listed.or(if disabled { None } else { Some(None) });
     let read = match listed {
         Some(Some(op)) => matches!(op.input, InputSpec::Xml { .. }),
         Some(None) => !std::io::stdin().is_terminal(),

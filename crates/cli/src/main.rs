@@ -19,7 +19,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use virt_hooks::{
     Config, DEFAULT_AUDIT_LOG, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV,
@@ -71,6 +70,10 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
+    /// No warnings on the terminal, only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -89,9 +92,10 @@ enum Command {
     Run {
         #[command(flatten)]
         event: run::EventArgs,
-        /// Per-script timeout in seconds for this call; 0 means none.
-        #[arg(long, value_name = "SECS")]
-        timeout: Option<f64>,
+        /// Per-script timeout for this call, as in the configuration: seconds
+        /// (`90`, `1.5`) or with a unit (`500ms`, `90s`, `5m`); 0 means none.
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        timeout: Option<Duration>,
         /// Output format: text prints a filter's resulting document on
         /// stdout; json prints the whole outcome.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -101,6 +105,11 @@ enum Command {
     Plan {
         #[command(flatten)]
         event: run::EventArgs,
+        /// Which scripts to list [default: per-object where
+        /// `<hooks>/<driver>` is virt-hook, as that hook will run them; else
+        /// the configuration's layout].
+        #[arg(long, value_enum)]
+        layout: Option<LayoutArg>,
         /// Output format: text is one path per line; json adds argv, the
         /// environment, the input size and the skipped files.
         #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -116,6 +125,11 @@ enum Command {
     /// Audit the hooks directory, the plugins and the configuration without
     /// running anything. Exit 0 when clean, 1 when anything is wrong.
     Check {
+        /// Which scripts each driver runs [default: per-object where
+        /// `<hooks>/<driver>` is virt-hook, as that hook will run them; else
+        /// the configuration's layout].
+        #[arg(long, value_enum)]
+        layout: Option<LayoutArg>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -151,7 +165,22 @@ enum Command {
         /// as `<driver>.virt-hook-backup`.
         #[arg(long)]
         force: bool,
-        /// The drivers; default every loaded driver.
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The drivers (loaded ones); default every loaded driver.
+        drivers: Vec<String>,
+    },
+    /// Remove virt-hook as libvirt's hook script (only links to, or copies
+    /// of, virt-hook) and put back what `install --force` kept.
+    Uninstall {
+        /// Uninstall from libvirt (the only daemon supported so far).
+        #[arg(long, required = true)]
+        libvirt: bool,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The drivers; default every driver virt-hook is installed for.
         drivers: Vec<String>,
     },
     /// Print the completion script for SHELL on stdout.
@@ -179,6 +208,28 @@ pub(crate) enum Format {
     Text,
     /// One JSON document.
     Json,
+}
+
+/// `--layout`: the configuration's `layout` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LayoutArg {
+    /// libvirt's: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`.
+    Libvirt,
+    /// Only `<hooks>/<driver>.d/<object>/<op>/<subop>`: virt-hook as
+    /// libvirt's hook.
+    PerObject,
+    /// libvirt's scripts, then the per-object ones.
+    Both,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(arg: LayoutArg) -> Layout {
+        match arg {
+            LayoutArg::Libvirt => Layout::Libvirt,
+            LayoutArg::PerObject => Layout::PerObject,
+            LayoutArg::Both => Layout::Both,
+        }
+    }
 }
 
 /// The process exit codes, in one place.
@@ -212,7 +263,11 @@ fn main() -> ExitCode {
             // Commands that run hook scripts also log to the system log;
             // the others create and open nothing.
             let system = matches!(cli.command, Command::Run { .. } | Command::Dispatch { .. });
-            logger::init(&logger::Setup { verbose: cli.verbose, quiet_level: "warn", system });
+            logger::init(&logger::Setup {
+                verbose: cli.verbose,
+                quiet_level: if cli.quiet { "error" } else { "warn" },
+                system,
+            });
             run(cli)
         }
     };
@@ -272,14 +327,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Drivers { format } => drivers::print(&registry, format, &mut out)?,
         Command::Run { event, timeout, format } => {
             let mut config = config;
-            if let Some(secs) = timeout {
-                config.set_timeout(seconds(secs)?, Source::Flag("--timeout".into()));
+            if let Some(timeout) = timeout {
+                config.set_timeout(timeout, Source::Flag("--timeout".into()));
             }
             let runner = build_runner(&config, registry, None)?;
             run::run(&runner, &event, config.max_input, format, &mut out)?
         }
-        Command::Plan { event, format } => {
-            let runner = build_runner(&config, registry, None)?;
+        Command::Plan { event, layout, format } => {
+            let layout = layout.map(Layout::from).or_else(|| {
+                install::is_virt_hook(&config.hooks_dir.join(&event.driver))
+                    .then_some(Layout::PerObject)
+            });
+            let runner = build_runner(&config, registry, layout)?;
             run::plan(&runner, &event, config.max_input, format, &mut out)?
         }
         Command::Demo { keep } => demo::demo(
@@ -292,22 +351,32 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             },
             &mut out,
         )?,
-        Command::Check { format } => {
+        Command::Check { layout, format } => {
             let runner = build_runner(&config, registry, None)?;
-            check::check(&runner, config_error.as_ref(), format, &mut out)?
+            let layout = layout.map(Layout::from);
+            check::check(&runner, layout, config_error.as_ref(), format, &mut out)?
         }
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;
             let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
             dispatch::dispatch(&runner, &call, config.max_input, &mut out)?
         }
-        Command::Install { libvirt: _, copy, force, drivers } => {
-            let drivers = if drivers.is_empty() {
-                registry.drivers().iter().map(|d| d.name().to_owned()).collect()
-            } else {
-                drivers
-            };
-            install::install(&config.hooks_dir, &drivers, copy, force, &mut out)?
+        Command::Install { libvirt: _, copy, force, dry_run, drivers } => {
+            let loaded: Vec<String> =
+                registry.drivers().iter().map(|d| d.name().to_owned()).collect();
+            let drivers = if drivers.is_empty() { loaded.clone() } else { drivers };
+            let opts = install::InstallOptions { copy, force, dry_run };
+            install::install(&config.hooks_dir, &drivers, &loaded, opts, &mut out)?
+        }
+        Command::Uninstall { libvirt: _, dry_run, drivers } => {
+            let mut known: Vec<String> =
+                registry.drivers().iter().map(|d| d.name().to_owned()).collect();
+            for name in LIBVIRT_DRIVERS {
+                if !known.iter().any(|k| k == name) {
+                    known.push(name.to_owned());
+                }
+            }
+            install::uninstall(&config.hooks_dir, &drivers, &known, dry_run, &mut out)?
         }
         Command::Config { .. }
         | Command::Log(_)
@@ -459,10 +528,14 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
     entries.push(("system_plugin_dir", SYSTEM_PLUGIN_DIR.to_owned(), "build".to_owned()));
     match format {
         Format::Json => {
-            let doc: serde_json::Map<String, serde_json::Value> = entries
-                .iter()
+            let doc: serde_json::Map<String, serde_json::Value> = config
+                .typed_entries()
+                .into_iter()
                 .map(|(key, value, source)| {
-                    ((*key).to_owned(), serde_json::json!({ "value": value, "source": source }))
+                    (
+                        key.to_owned(),
+                        serde_json::json!({ "value": value, "source": source.to_string() }),
+                    )
                 })
                 .collect();
             print_json(out, &doc)?;
@@ -477,10 +550,14 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
     Ok(exit::OK)
 }
 
-/// A `--timeout` value: non-negative seconds.
-fn seconds(secs: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(secs)
-        .with_context(|| format!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
+/// A `--timeout` value: the configuration's durations (one parser).
+fn duration(text: &str) -> Result<Duration, String> {
+    virt_hooks::parse_duration(text).ok_or_else(|| {
+        format!(
+            "invalid duration '{text}': use seconds (90, 1.5) or a number with a unit (500ms, \
+             90s, 5m); 0 for none"
+        )
+    })
 }
 
 /// Prints `value` as one pretty JSON document and a newline: every

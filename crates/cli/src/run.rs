@@ -1,6 +1,6 @@
 //! `virt-hook run` and `virt-hook plan`: one event, through the runner.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use virt_hooks::{Cancel, Event, RunError, Runner};
+use virt_hooks::{Cancel, Event, InputSpec, RunError, Runner};
 
 use crate::{Format, exit, input::read_capped};
 
@@ -21,12 +21,14 @@ pub(crate) struct EventArgs {
     /// The object: a domain or network name, or `-`.
     object: String,
     /// The operation, e.g. start, prepare, release.
-    operation: String,
+    pub(crate) operation: String,
     /// The sub-operation, e.g. begin, end, or `-`.
     sub_operation: String,
     /// The extra argument, e.g. a shutoff reason, or `-`.
     extra: String,
-    /// The document for the scripts' stdin: a file, or `-` for standard input.
+    /// The document for the scripts' stdin: a file, or `-` for standard
+    /// input (`run` reads standard input without it when it is not a
+    /// terminal).
     #[arg(long, value_name = "FILE|-")]
     input: Option<PathBuf>,
 }
@@ -35,7 +37,20 @@ impl EventArgs {
     /// Reads the input document, if one was named: at most `max` bytes
     /// (`max_input`), a larger one is an error.
     pub(crate) fn read_input(&self, max: u64) -> anyhow::Result<Option<Vec<u8>>> {
-        let Some(path) = &self.input else { return Ok(None) };
+        self.read_input_or(max, false)
+    }
+
+    /// [`read_input`](EventArgs::read_input); with `stdin`, standard input
+    /// when no `--input` is named and it is not a terminal (an empty one is
+    /// no document).
+    pub(crate) fn read_input_or(&self, max: u64, stdin: bool) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(path) = &self.input else {
+            if !stdin || std::io::stdin().is_terminal() {
+                return Ok(None);
+            }
+            let data = read_capped(std::io::stdin().lock(), max, "standard input")?;
+            return Ok(Some(data).filter(|d| !d.is_empty()));
+        };
         let data = if path.as_os_str() == "-" {
             read_capped(std::io::stdin().lock(), max, "standard input")?
         } else {
@@ -71,7 +86,14 @@ pub(crate) fn run(
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
-    let input = args.read_input(max_input)?;
+    // Standard input is the document when no --input is named, for the
+    // operations that take one.
+    let takes_document = runner
+        .registry()
+        .get(&args.driver)
+        .and_then(|d| d.operations().iter().find(|op| op.name == args.operation))
+        .is_some_and(|op| matches!(op.input, InputSpec::Xml { .. }));
+    let input = args.read_input_or(max_input, takes_document)?;
     let event = args.event(input.as_deref());
     let interrupt = Interrupt::install()?;
     match runner.run_with(&event, &interrupt.cancel) {

@@ -474,6 +474,37 @@ impl Config {
         self.sources.get(key).cloned().unwrap_or(Source::Default)
     }
 
+    /// [`entries`](Config::entries) as typed JSON values, for
+    /// `virt-hook config --format json`: durations in seconds, sizes in
+    /// bytes, lists as arrays, `audit_log` `null` when none.
+    pub fn typed_entries(&self) -> Vec<(&'static str, serde_json::Value, Source)> {
+        use serde_json::{Value, json};
+        let paths = |v: &[PathBuf]| -> Value {
+            v.iter().map(|p| Value::from(p.to_string_lossy().into_owned())).collect()
+        };
+        self.entries()
+            .into_iter()
+            .map(|(key, text, source)| {
+                let value = match key {
+                    "hooks_dir" => json!(self.hooks_dir.to_string_lossy()),
+                    "plugin_path" => paths(&self.plugin_path),
+                    "pass_env" => json!(self.pass_env),
+                    "disabled_drivers" => json!(self.disabled_drivers),
+                    "audit_log" => json!(self.audit_log.as_ref().map(|p| p.to_string_lossy())),
+                    "timeout" => json!(self.timeout.as_secs_f64()),
+                    "grace" => json!(self.grace.as_secs_f64()),
+                    "drain" => json!(self.drain.as_secs_f64()),
+                    "stdout_cap" => json!(self.stdout_cap),
+                    "stderr_cap" => json!(self.stderr_cap),
+                    "filter_stdout_cap" => json!(self.filter_stdout_cap),
+                    "max_input" => json!(self.max_input),
+                    _ => Value::from(text),
+                };
+                (key, value, source)
+            })
+            .collect()
+    }
+
     /// Every top-level key with its value as text and its source, in the
     /// file's vocabulary; for `virt-hook config`.
     pub fn entries(&self) -> Vec<(&'static str, String, Source)> {
@@ -560,7 +591,7 @@ fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dura
 }
 
 /// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"5m"` or plain seconds.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
         (n, 0.001)

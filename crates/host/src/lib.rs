@@ -17,7 +17,7 @@ public is re-exported here.
 pub use crate::{
     config::{
         Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT,
-        DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source,
+        DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source, parse_duration,
     },
     drivers::{
         Driver, EventError, PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError,
@@ -26,11 +26,11 @@ pub use crate::{
     },
     hooks::{Layout, SecurityProblem},
     run::{
-        AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DEFAULT_AUDIT_LOG, DriverCheck, EnvVar,
-        History, HistoryEntry, HistoryFilter, LIBVIRT_DRIVERS, Leftovers, Outcome,
-        PASS_THROUGH_ENV, Plan, PlannedScript, REPORT_TARGET, RunError, Runner, RunnerBuilder,
-        ScriptRun, ScriptStatus, SkipReason, Skipped, SkippedLine, TAIL_BYTES, parse_since,
-        read_history,
+        AUDIT_TARGET, BuildError, CheckOptions, CheckReport, CheckedFile, DEFAULT_AUDIT_LOG,
+        DriverCheck, EnvVar, History, HistoryEntry, HistoryFilter, LIBVIRT_DRIVERS, Leftovers,
+        Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, REPORT_TARGET, RunError, Runner,
+        RunnerBuilder, ScriptRun, ScriptStatus, SkipReason, Skipped, SkippedLine, TAIL_BYTES,
+        parse_since, read_history,
     },
 };
 /// The plugin interface version this host speaks (`virt-hooks-abi`'s).

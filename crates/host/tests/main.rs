@@ -26,5 +26,7 @@ mod config;
 mod layout;
 // The sources' shape: no import cycles between files.
 mod layers;
+// `check` with the per-object layout: the runner's verdicts.
+mod check;
 // Refusals on the record; operations no driver lists.
 mod unlisted;

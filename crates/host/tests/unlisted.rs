@@ -84,17 +84,45 @@ fn a_listed_operation_through_run_unlisted_is_checked_as_usual() {
 }
 
 #[test]
-fn an_unknown_driver_is_refused_on_the_record() {
+fn an_unknown_driver_is_refused_by_run_on_the_record() {
     let hooks = Hooks::new();
     let (runner, log) = audited(&hooks, Layout::PerObject);
     let event = Event::new("libxl", "vm1", "start", "begin", "-");
-    assert!(matches!(runner.run_unlisted(&event), Err(RunError::InvalidEvent(_))));
     assert!(matches!(runner.run(&event), Err(RunError::InvalidEvent(_))));
     let records = records(&log);
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 1);
     assert!(records.iter().all(|r| r["decision"] == "refused" && r["driver"] == "libxl"));
     runner.record_refusal(&event, "the input document is too large");
     assert_eq!(records_last(&log)["reason"], "the input document is too large");
+}
+
+#[test]
+fn a_driver_no_plugin_provides_runs_exactly_its_scripts_through_run_unlisted() {
+    let hooks = Hooks::new();
+    let (runner, log) = audited(&hooks, Layout::PerObject);
+    let event = Event::new("libxl", "vm1", "start", "begin", "-");
+    // No script: nothing runs, nothing fails, and the decision is recorded.
+    let outcome = runner.run_unlisted(&event).expect("no script is no failure");
+    assert!(outcome.scripts.is_empty());
+    assert_eq!(records(&log)[0]["decision"], "no-driver");
+    let marker = hooks.path().join("others-ran");
+    for other in ["libxl", "libxl.d/10-plain", "libxl.d/vm1/stopped/end"] {
+        hooks.script(other, &format!("touch {}", marker.display()));
+    }
+    hooks.script("libxl.d/vm1/start/begin", "echo denied >&2; exit 6");
+    let err = runner.run_unlisted(&event).expect_err("its script refuses");
+    let outcome = err.outcome().expect("an outcome");
+    assert_eq!(outcome.scripts.len(), 1);
+    assert_eq!(outcome.scripts[0].status, ScriptStatus::Exited { code: 6 });
+    assert!(!marker.exists(), "only the scripts made for the event run");
+    // A disabled driver stays refused, and nothing runs.
+    let mut registry = virt_hooks::RegistryBuilder::new();
+    registry.search().only_explicit();
+    let mut b =
+        virt_hooks::RunnerBuilder::new(std::sync::Arc::new(registry.disable("libxl").build()));
+    b.hooks_dir(hooks.path()).layout(Layout::PerObject);
+    let runner = b.build().expect("build");
+    assert!(matches!(runner.run_unlisted(&event), Err(RunError::InvalidEvent(_))));
 }
 
 fn records_last(log: &std::path::Path) -> serde_json::Value {

@@ -4,7 +4,7 @@
 //! not opened, the one-driver shortcut, and the warning for a plugin whose
 //! file name announces another driver.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use virt_hooks_core::{Event, HookDriver};
@@ -27,6 +27,7 @@ pub struct Registry {
     errors: Vec<PluginError>,
     warnings: Vec<PluginWarning>,
     disabled: Vec<String>,
+    search_path: Vec<PathBuf>,
 }
 
 impl Registry {
@@ -65,6 +66,12 @@ impl Registry {
     /// The names of the drivers disabled by [`RegistryBuilder::disable`].
     pub fn disabled(&self) -> &[String] {
         &self.disabled
+    }
+
+    /// The directories plugins were looked for in, in order, as resolved
+    /// when the registry was built: what to name when a driver is missing.
+    pub fn search_path(&self) -> &[PathBuf] {
+        &self.search_path
     }
 
     /// What is worth fixing about plugins that loaded (each also logged as
@@ -227,7 +234,11 @@ impl RegistryBuilder {
     /// [`only_driver`](RegistryBuilder::only_driver)). Never fails: plugins that cannot
     /// be loaded are kept in [`Registry::errors`].
     pub fn build(&self) -> Registry {
-        let mut registry = Registry { disabled: self.disabled.clone(), ..Registry::default() };
+        let mut registry = Registry {
+            disabled: self.disabled.clone(),
+            search_path: self.search.resolve(),
+            ..Registry::default()
+        };
         for BuiltinDriver(imp) in &self.builtins {
             let driver = Driver::new(Arc::clone(imp), None);
             if let Err(dup) = registry.insert(driver) {
@@ -274,7 +285,6 @@ impl RegistryBuilder {
 mod tests {
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
-    use std::path::PathBuf;
 
     use super::*;
     use crate::{PLUGIN_PREFIX, PLUGIN_SUFFIX};

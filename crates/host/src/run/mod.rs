@@ -8,10 +8,14 @@
 //! - `audit`: one record per script run, to the log and an optional file;
 //! - `history`: the audit log read back ([`read_history`]);
 //! - `check_report`: the audit of a whole hooks directory for
-//!   `virt-hook check` ([`CheckReport`]).
+//!   `virt-hook check` ([`CheckReport`]); `check_tree` walks the
+//!   per-object trees with the runner's discovery, `check_system` reads
+//!   the running daemons and SELinux labels.
 
 mod audit;
 mod check_report;
+mod check_system;
+mod check_tree;
 mod history;
 pub(crate) mod outcome;
 mod runner;
@@ -19,7 +23,7 @@ mod script;
 
 pub use self::{
     audit::{AUDIT_TARGET, DEFAULT_AUDIT_LOG, TAIL_BYTES},
-    check_report::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
+    check_report::{CheckOptions, CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
     history::{History, HistoryEntry, HistoryFilter, SkippedLine, parse_since, read_history},
     outcome::{
         EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,

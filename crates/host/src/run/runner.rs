@@ -14,13 +14,14 @@ use virt_hooks_exec::Cancel;
 
 use super::{
     audit::{self, AuditFile},
-    check_report::{self, CheckReport},
+    check_report::{self, CheckOptions, CheckReport},
+    check_system,
     outcome::{EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
     script::{self, Limits},
 };
 use crate::{
     config::{Config, LeftoverPolicy, SecurityMode, Settings},
-    drivers::{Driver, EventError, Registry},
+    drivers::{Driver, EventError, PLUGIN_PREFIX, PLUGIN_SUFFIX, Registry},
     hooks::{
         Layout,
         discovery::{self, Stage},
@@ -351,7 +352,8 @@ pub struct Runner {
 
 /// What every script of one event shares.
 struct Ctx<'a> {
-    driver: &'a Driver,
+    /// `None` for a driver no plugin provides ([`Runner::run_unlisted`]).
+    driver: Option<&'a Driver>,
     spec: &'a OperationSpec,
     event: &'a Event<'a>,
     policy: FailurePolicy,
@@ -482,10 +484,18 @@ impl Runner {
     ///
     /// An operation the driver lists runs as with [`run`](Runner::run).
     ///
+    /// An event for a driver no plugin provides (libvirt calls a hook whose
+    /// plugin is missing) runs the same way: exactly the per-object scripts
+    /// made for it, if any, their status passed through, since libvirt
+    /// applies its own policy. It is logged as an error naming the missing
+    /// plugin and the search path, and recorded in the audit log
+    /// (decision `no-driver`). A disabled driver's events are still
+    /// refused.
+    ///
     /// # Errors
     ///
-    /// [`RunError::InvalidEvent`] when no loaded driver has the event's
-    /// name, and otherwise as [`run`](Runner::run).
+    /// [`RunError::InvalidEvent`] when the event's driver is disabled, and
+    /// otherwise as [`run`](Runner::run).
     pub fn run_unlisted(&self, event: &Event<'_>) -> Result<Outcome, RunError> {
         self.run_unlisted_inner(event, None)
     }
@@ -510,25 +520,35 @@ impl Runner {
         event: &Event<'_>,
         cancel: Option<&Cancel>,
     ) -> Result<Outcome, RunError> {
-        let driver = self
-            .registry
-            .driver_for(event)
-            .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
-        if driver.operations().iter().any(|op| op.name == event.operation) {
-            return self.run_inner(event, cancel);
+        let disabled = self.registry.disabled().iter().any(|d| d == event.driver);
+        let driver = match self.registry.driver_for(event) {
+            Ok(driver) => Some(driver),
+            Err(err) if disabled => return Err(self.refused(event, RunError::InvalidEvent(err))),
+            Err(_) => None,
+        };
+        if let Some(driver) = driver {
+            if driver.operations().iter().any(|op| op.name == event.operation) {
+                return self.run_inner(event, cancel);
+            }
         }
         self.refuse_nul(event).map_err(|err| self.refused(event, err))?;
         let spec = OperationSpec::new(event.operation, [event.sub_operation], ExtraRule::Free);
-        let reason = format!(
-            "driver '{}' has no operation '{}' (a newer libvirt's?): running only the scripts \
-             made for it, {}, without the driver's checks",
-            event.driver,
-            event.operation,
-            discovery::per_object_path(&self.settings.hooks_dir, event.driver, event.args())
-                .display()
-        );
-        log_event(log::Level::Warn, "", event, &reason);
-        audit::decision(self.audit.as_deref(), event, &audit::new_event_id(), "unlisted", &reason);
+        let scripts =
+            discovery::per_object_path(&self.settings.hooks_dir, event.driver, event.args());
+        let (level, decision, reason) = if driver.is_some() {
+            let reason = format!(
+                "driver '{}' has no operation '{}' (a newer libvirt's?): running only the \
+                 scripts made for it, {}, without the driver's checks",
+                event.driver,
+                event.operation,
+                scripts.display()
+            );
+            (log::Level::Warn, "unlisted", reason)
+        } else {
+            (log::Level::Error, "no-driver", no_plugin(&self.registry, event.driver, &scripts))
+        };
+        log_event(level, "", event, &reason);
+        audit::decision(self.audit.as_deref(), event, &audit::new_event_id(), decision, &reason);
         self.run_stages(event, cancel, driver, &spec, &[Stage::PerObject], false)
     }
 
@@ -551,16 +571,17 @@ impl Runner {
         // they say where the scripts are. The driver's own checks of the
         // document wait until a script is found (below).
         let (driver, spec) = self.select(event).map_err(|err| self.refused(event, err))?;
-        self.run_stages(event, cancel, driver, spec, self.settings.layout.stages(), true)
+        self.run_stages(event, cancel, Some(driver), spec, self.settings.layout.stages(), true)
     }
 
     /// Runs the scripts `stages` find for `event`; with `check_document`,
-    /// the driver checks the document once a script is found.
+    /// the driver checks the document once a script is found. `driver` is
+    /// `None` for a driver no plugin provides: nothing is checked.
     fn run_stages(
         &self,
         event: &Event<'_>,
         cancel: Option<&Cancel>,
-        driver: &Driver,
+        driver: Option<&Driver>,
         spec: &OperationSpec,
         stages: &[Stage],
         check_document: bool,
@@ -598,7 +619,7 @@ impl Runner {
                     cancelled = true;
                     break 'stages;
                 }
-                if !validated {
+                if let (false, Some(driver)) = (validated, driver) {
                     // A script will run: now the driver checks the document
                     // it is about to read. Nothing has run yet, so a refusal
                     // is still "nothing ran".
@@ -759,12 +780,27 @@ impl Runner {
     /// warnings for unsafe scripts, packaging or editor leftovers and hook
     /// scripts of drivers that are not loaded. For `virt-hook check`.
     pub fn check(&self) -> CheckReport {
-        check_report::report(
-            &self.registry,
-            &self.settings.hooks_dir,
-            self.settings.security,
-            |path| self.vet(path),
-        )
+        self.check_with(&CheckOptions::default())
+    }
+
+    /// [`check`](Runner::check), with the layout chosen per driver as
+    /// `options` says, and, where the per-object layout applies, every
+    /// entry of the per-object trees given the runner's verdict. Also
+    /// reported: a missing hooks directory, no driver loaded, virt-hook
+    /// installed for a driver no plugin provides, `<driver>.d` scripts
+    /// libvirt runs itself next to virt-hook, a hook made after a running
+    /// daemon started (from `/proc`) and, where SELinux is enabled, hook
+    /// files whose label a daemon may not run (an advisory). Read-only.
+    pub fn check_with(&self, options: &CheckOptions<'_>) -> CheckReport {
+        let inputs = check_report::Inputs {
+            registry: &self.registry,
+            hooks_dir: &self.settings.hooks_dir,
+            mode: self.settings.security,
+            layout: self.settings.layout,
+            options: *options,
+            system: &check_system::System::default(),
+        };
+        check_report::report(&inputs, |path| self.vet(path))
     }
 
     /// Vets one script by the security rules: `Err` with the reason if
@@ -893,10 +929,11 @@ impl Runner {
         } else if spec.filter && stdout.truncated {
             Some(message::output_too_large(&path, limits.stdout))
         } else if spec.filter && !message::is_blank(&stdout.data) {
-            driver
-                .check_output(event, &stdout.data)
-                .err()
-                .map(|reason| message::output_refused(&path, driver.name(), &reason.to_string()))
+            driver.and_then(|driver| {
+                driver.check_output(event, &stdout.data).err().map(|reason| {
+                    message::output_refused(&path, driver.name(), &reason.to_string())
+                })
+            })
         } else {
             None
         };
@@ -1005,6 +1042,19 @@ pub(crate) fn log_event(level: log::Level, target: &str, event: &Event<'_>, mess
         sub_operation = event.sub_operation;
         "{message}"
     );
+}
+
+/// The error logged for an event whose driver no plugin provides: the
+/// plugin file looked for, the search path, and what runs instead.
+fn no_plugin(registry: &Registry, driver: &str, scripts: &Path) -> String {
+    let path: Vec<String> =
+        registry.search_path().iter().map(|d| d.display().to_string()).collect();
+    format!(
+        "no plugin provides driver '{driver}' ({PLUGIN_PREFIX}{driver}{PLUGIN_SUFFIX} not found \
+         in {}): running only the scripts made for this event, {}, without any checks",
+        if path.is_empty() { "an empty search path".to_owned() } else { path.join(":") },
+        scripts.display()
+    )
 }
 
 fn unsafe_warning(path: &Path, reason: &str) -> String {
