@@ -24,11 +24,14 @@ pub use crate::{
         PluginFailure, PluginRefusal, PluginSearch, PluginWarning, Registry, RegistryBuilder,
         SYSTEM_PLUGIN_DIR,
     },
-    hooks::{Layout, SecurityProblem},
+    hooks::{
+        Layout, PROFILE_ENV, PROFILE_FILE, PROPERTY_ENV_PREFIX, ProfileDecl, ProfileFileError,
+        PropertyInfo, SecurityProblem,
+    },
     run::{
         AUDIT_TARGET, BuildError, CheckReport, CheckedFile, DriverCheck, EnvVar, LIBVIRT_DRIVERS,
-        Leftovers, Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, RunError, Runner, RunnerBuilder,
-        ScriptRun, ScriptStatus, SkipReason, Skipped,
+        Leftovers, Outcome, PASS_THROUGH_ENV, Plan, PlannedProfile, PlannedScript, ProfileCheck,
+        RunError, Runner, RunnerBuilder, ScriptRun, ScriptStatus, SkipReason, Skipped,
     },
 };
 pub use virt_hooks_abi::LoadError;

@@ -28,3 +28,5 @@ mod layout;
 mod layers;
 // Refusals on the record; operations no driver lists.
 mod unlisted;
+// Hook profiles chosen by the domain's metadata.
+mod profiles;

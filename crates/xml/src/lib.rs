@@ -19,7 +19,12 @@ assert!(summary.contains("uuid"));
 ```
 */
 
+pub use crate::profiles::{
+    MAX_PROFILES, MAX_PROPERTIES, MAX_VALUE_LEN, MetadataError, PROFILES_NAMESPACE, ProfileRequest,
+    ProfileRequests, read_profiles,
+};
 pub use crate::summary::{Summary, XmlError, summarize, summarize_prefix};
 
 pub mod domain;
+mod profiles;
 mod summary;

@@ -100,6 +100,7 @@ struct Record<'a> {
     leftovers: Option<Leftovers>,
     refused: Option<&'a str>,
     failed: bool,
+    profile: Option<&'a str>,
 }
 
 /// Returns true if and only if a record would go anywhere: the file, or an
@@ -137,6 +138,7 @@ pub(crate) fn record(
         leftovers: run.leftovers,
         refused: run.refused.as_deref(),
         failed: run.error.is_some(),
+        profile: run.profile.as_deref(),
     };
     emit(file, &record);
 }

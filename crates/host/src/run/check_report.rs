@@ -16,6 +16,7 @@ use crate::{
     hooks::{
         discovery::{self, MainScript},
         message,
+        profiles::{self, PropertyInfo},
     },
 };
 
@@ -72,6 +73,32 @@ pub struct DriverCheck {
     pub drop_in_error: Option<String>,
     /// Every entry of `<driver>.d` in byte order (the order scripts run in).
     pub drop_ins: Vec<CheckedFile>,
+    /// `<hooks>/<driver>.profiles`.
+    #[serde(serialize_with = "path_lossy")]
+    pub profiles_dir: PathBuf,
+    /// Why `<driver>.profiles` cannot be listed, if it cannot.
+    pub profiles_error: Option<String>,
+    /// Every profile of `<driver>.profiles`, in byte order.
+    pub profiles: Vec<ProfileCheck>,
+}
+
+/// One hook profile: its declaration and its scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileCheck {
+    /// The profile's name.
+    pub name: String,
+    /// Its directory.
+    #[serde(serialize_with = "path_lossy")]
+    pub path: PathBuf,
+    /// What its `profile.toml` says it does.
+    pub description: Option<String>,
+    /// The properties it declares.
+    pub properties: Vec<PropertyInfo>,
+    /// Why its `profile.toml` cannot be used (every object naming it is
+    /// then refused), or a directory of it that cannot be listed.
+    pub errors: Vec<String>,
+    /// Every `<op>/<subop>` script of it, and the entries that do not run.
+    pub scripts: Vec<CheckedFile>,
 }
 
 /// One file or directory entry and its verdict.
@@ -120,12 +147,15 @@ impl CheckReport {
         for d in &self.drivers {
             d.main.iter().for_each(&mut file);
             d.drop_ins.iter().for_each(&mut file);
+            d.profiles.iter().flat_map(|p| &p.scripts).for_each(&mut file);
         }
         self.stray.iter().for_each(&mut file);
         for d in &self.drivers {
             if let Some(err) = &d.drop_in_error {
                 out.push(err.clone());
             }
+            out.extend(d.profiles_error.iter().cloned());
+            out.extend(d.profiles.iter().flat_map(|p| p.errors.iter().cloned()));
         }
         out
     }
@@ -182,16 +212,56 @@ pub(crate) fn report(
             }
             Err(err) => (Some(err.message), Vec::new()),
         };
+        let (profiles_error, profiles) = profile_checks(hooks_dir, driver.name(), &judge);
         drivers.push(DriverCheck {
             driver: driver.name().to_owned(),
             main,
             drop_in_dir,
             drop_in_error,
             drop_ins,
+            profiles_dir: profiles::profiles_dir(hooks_dir, driver.name()),
+            profiles_error,
+            profiles,
         });
     }
     let (hooks_dir_error, stray) = stray_entries(registry, hooks_dir);
     CheckReport { hooks_dir: hooks_dir.to_owned(), security: mode, hooks_dir_error, drivers, stray }
+}
+
+/// The profiles of `driver`, their scripts judged by `judge`.
+fn profile_checks(
+    hooks_dir: &Path,
+    driver: &str,
+    judge: &dyn Fn(PathBuf, Option<SkipReason>) -> CheckedFile,
+) -> (Option<String>, Vec<ProfileCheck>) {
+    let listed = match profiles::list(hooks_dir, driver) {
+        Ok(listed) => listed,
+        Err(err) => return (Some(err), Vec::new()),
+    };
+    let checks = listed
+        .into_iter()
+        .map(|p| {
+            let mut scripts: Vec<CheckedFile> = p
+                .found
+                .scripts
+                .into_iter()
+                .map(|path| judge(path, None))
+                .chain(p.found.skipped.into_iter().map(|s| judge(s.path, Some(s.reason))))
+                .collect();
+            scripts
+                .sort_by(|a, b| a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes()));
+            let mut errors = p.errors;
+            let (description, properties) = match p.decl {
+                Ok(decl) => (decl.description, decl.properties),
+                Err(err) => {
+                    errors.insert(0, err.to_string());
+                    (None, Vec::new())
+                }
+            };
+            ProfileCheck { name: p.name, path: p.dir, description, properties, errors, scripts }
+        })
+        .collect();
+    (None, checks)
 }
 
 /// Entries of the hooks directory named after a libvirt driver (or a

@@ -17,10 +17,10 @@ mod script;
 
 pub use self::{
     audit::AUDIT_TARGET,
-    check_report::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
+    check_report::{CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS, ProfileCheck},
     outcome::{
-        EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
-        Skipped,
+        EnvVar, Leftovers, Outcome, Plan, PlannedProfile, PlannedScript, ScriptRun, ScriptStatus,
+        SkipReason, Skipped,
     },
     runner::{BuildError, PASS_THROUGH_ENV, RunError, Runner, RunnerBuilder},
 };
