@@ -865,6 +865,7 @@ impl Runner {
                     .collect();
                 for problem in &problems {
                     log::warn!("{problem}");
+                    audit::decision(self.audit.as_deref(), event, "profile-ignored", problem);
                 }
                 Ok((resolution.applied, problems))
             }
