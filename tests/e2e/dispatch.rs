@@ -646,3 +646,101 @@ fn check_and_plan_see_the_per_object_scripts_the_installed_hook_runs() {
     let out = vh(&["check"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+/// A domain document asking for the profile `vfio` with property `gpu`
+/// (the namespace under the prefix `vh`, not `hooks`).
+fn with_profile(gpu: &str) -> String {
+    XML.replace(
+        "  <memory>",
+        &format!(
+            "  <metadata>\n    <vh:profiles xmlns:vh=\"http://virt-hooks.org/xmlns/profiles/1.0\">\n      \
+             <vh:profile name=\"vfio\"><vh:property name=\"gpu\">{gpu}</vh:property></vh:profile>\n    \
+             </vh:profiles>\n  </metadata>\n  <memory>"
+        ),
+    )
+}
+
+/// `vfio` declared with a required, patterned `gpu`; its prepare script and
+/// a per-object prepare script print what they see.
+fn profile_hooks() -> Installed {
+    let hooks = Installed::new();
+    hooks.dir.file(
+        "qemu.profiles/vfio/profile.toml",
+        "description = \"gpu\"\n[properties.gpu]\nrequired = true\npattern = '[0-9a-f:.]+'\n",
+        0o644,
+    );
+    hooks.script(
+        "qemu.profiles/vfio/prepare/begin/10-detach",
+        "echo \"profile=$VIRT_HOOKS_PROFILE gpu=$VIRT_HOOKS_PROP_GPU $*\" >> \"$0.log\"",
+    );
+    hooks.script(
+        "qemu.d/vm1/prepare/begin",
+        "echo \"per-object ${VIRT_HOOKS_PROFILE-none}\" >> \"$0.log\"",
+    );
+    hooks
+}
+
+#[test]
+fn a_profile_chosen_by_the_domain_runs_with_its_properties() {
+    let hooks = profile_hooks();
+    let doc = with_profile("0000:01:00.0");
+    let (out, _) = hooks.call("qemu", ["vm1", "prepare", "begin", "-"], Some(&doc));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let log =
+        fs::read_to_string(hooks.path().join("qemu.profiles/vfio/prepare/begin/10-detach.log"))
+            .unwrap();
+    assert_eq!(log, "profile=vfio gpu=0000:01:00.0 vm1 prepare begin -\n");
+    let log = fs::read_to_string(hooks.path().join("qemu.d/vm1/prepare/begin.log")).unwrap();
+    assert_eq!(log, "per-object none\n", "per-object scripts keep libvirt's environment");
+
+    // `plan` shows the profile and its scripts.
+    let config = hooks.dir.file("virt-hooks.toml", "layout = \"per-object\"\n", 0o644);
+    let plan = Command::new(binary())
+        .arg("--hooks-dir")
+        .arg(hooks.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["plan", "qemu", "vm1", "prepare", "begin", "-", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(doc.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let stdout = text(&plan.stdout);
+    assert!(stdout.contains("10-detach  (profile vfio)"), "{stdout}{}", text(&plan.stderr));
+
+    // `check` lists it with its property.
+    let check = Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).arg("check").output();
+    let stdout = text(&check.unwrap().stdout);
+    assert!(
+        stdout.contains("profile vfio") && stdout.contains("property gpu (required)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_domain_with_an_invalid_property_is_refused_with_the_reason() {
+    let hooks = profile_hooks();
+    let doc = with_profile("not a pci address");
+    let (out, _) = hooks.call("qemu", ["vm1", "prepare", "begin", "-"], Some(&doc));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("domain 'vm1', profile 'vfio': property 'gpu': value 'not a pci address'"),
+        "{stderr}"
+    );
+    assert!(!hooks.path().join("qemu.d/vm1/prepare/begin.log").exists(), "nothing ran");
+    // At an ignore-policy event (release) the problem is only logged: the
+    // rest runs.
+    hooks.script("qemu.d/vm1/release/end", "echo ran >> \"$0.log\"");
+    let (out, _) = hooks.call("qemu", ["vm1", "release", "end", "-"], Some(&doc));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(hooks.path().join("qemu.d/vm1/release/end.log")).unwrap(),
+        "ran\n"
+    );
+}

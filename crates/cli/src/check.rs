@@ -6,7 +6,9 @@ use std::io::Write;
 use serde_json::json;
 use std::path::Path;
 
-use virt_hooks::{CheckOptions, CheckReport, CheckedFile, ConfigError, Layout, Runner};
+use virt_hooks::{
+    CheckOptions, CheckReport, CheckedFile, ConfigError, DriverCheck, Layout, Runner,
+};
 
 use crate::install::{Installed, installed};
 use crate::{Format, exit};
@@ -112,11 +114,51 @@ fn print_text(
             any = true;
             writeln!(out, "  {err}")?;
         }
+        any |= print_profiles(driver, out)?;
         if !any {
             writeln!(out, "  (no hook scripts)")?;
         }
     }
     Ok(())
+}
+
+/// The profiles of one driver; true if there was anything to print.
+fn print_profiles(driver: &DriverCheck, out: &mut impl Write) -> anyhow::Result<bool> {
+    if let Some(err) = &driver.profiles_error {
+        writeln!(out, "  {err}")?;
+    }
+    for profile in &driver.profiles {
+        let about = profile.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        writeln!(out, "  profile {} ({}){about}", profile.name, profile.path.display())?;
+        for property in &profile.properties {
+            let mut line = format!("    property {}", property.name);
+            if property.required {
+                line.push_str(" (required)");
+            }
+            if let Some(pattern) = &property.pattern {
+                line.push_str(&format!(" matching {pattern}"));
+            }
+            if let Some(description) = &property.description {
+                line.push_str(&format!(": {description}"));
+            }
+            writeln!(out, "{line}")?;
+        }
+        for err in &profile.errors {
+            writeln!(out, "    {err}")?;
+        }
+        for file in &profile.scripts {
+            let verdict = match (file.runs, &file.skipped) {
+                (true, _) => "runs".to_owned(),
+                (false, Some(reason)) => format!("does not run: {reason}"),
+                (false, None) => "does not run".to_owned(),
+            };
+            writeln!(out, "    {}  {verdict}", file.path.display())?;
+            for warning in &file.warnings {
+                writeln!(out, "      warning: {warning}")?;
+            }
+        }
+    }
+    Ok(driver.profiles_error.is_some() || !driver.profiles.is_empty())
 }
 
 fn describe_config_error(err: &anyhow::Error) -> String {

@@ -95,7 +95,9 @@ pub(crate) fn dispatch(
             }
             Ok(exit::OK)
         }
-        Err(err @ (RunError::InvalidEvent(_) | RunError::NulByte { .. })) => {
+        Err(
+            err @ (RunError::InvalidEvent(_) | RunError::NulByte { .. } | RunError::Profile { .. }),
+        ) => {
             // Nothing ran where libvirt would have run the scripts: the
             // runner recorded the refusal; libvirt gets the reason.
             Ok(refuse(call, &err.to_string()))

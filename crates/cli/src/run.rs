@@ -137,7 +137,12 @@ pub(crate) fn plan(
                 }
                 Format::Text => {
                     for script in &plan.scripts {
-                        writeln!(out, "{}", script.path.display())?;
+                        match &script.profile {
+                            Some(profile) => {
+                                writeln!(out, "{}  (profile {profile})", script.path.display())?;
+                            }
+                            None => writeln!(out, "{}", script.path.display())?,
+                        }
                     }
                 }
             }

@@ -24,13 +24,16 @@ pub use crate::{
         PluginFailure, PluginRefusal, PluginSearch, PluginWarning, Registry, RegistryBuilder,
         SYSTEM_PLUGIN_DIR,
     },
-    hooks::{Layout, SecurityProblem},
+    hooks::{
+        Layout, PROFILE_ENV, PROFILE_FILE, PROPERTY_ENV_PREFIX, ProfileDecl, ProfileFileError,
+        PropertyInfo, SecurityProblem,
+    },
     run::{
         AUDIT_TARGET, BuildError, CheckOptions, CheckReport, CheckedFile, DEFAULT_AUDIT_LOG,
         DriverCheck, EnvVar, History, HistoryEntry, HistoryFilter, LIBVIRT_DRIVERS, Leftovers,
-        Outcome, PASS_THROUGH_ENV, Plan, PlannedScript, REPORT_TARGET, RunError, Runner,
-        RunnerBuilder, ScriptRun, ScriptStatus, SkipReason, Skipped, SkippedLine, TAIL_BYTES,
-        parse_since, read_history,
+        Outcome, PASS_THROUGH_ENV, Plan, PlannedProfile, PlannedScript, ProfileCheck,
+        REPORT_TARGET, RunError, Runner, RunnerBuilder, ScriptRun, ScriptStatus, SkipReason,
+        Skipped, SkippedLine, TAIL_BYTES, parse_since, read_history,
     },
 };
 /// The plugin interface version this host speaks (`virt-hooks-abi`'s).

@@ -30,3 +30,5 @@ mod layers;
 mod check;
 // Refusals on the record; operations no driver lists.
 mod unlisted;
+// Hook profiles chosen by the domain's metadata.
+mod profiles;

@@ -62,6 +62,10 @@ assert!(summary.contains("uuid"));
 
 pub use crate::dtd::{MAX_ENTITY_DEPTH, MAX_ENTITY_EXPANSION};
 pub use crate::error::{XmlError, XmlErrorKind};
+pub use crate::profiles::{
+    MAX_PROFILES, MAX_PROPERTIES, MAX_VALUE_LEN, MetadataError, PROFILES_NAMESPACE, ProfileRequest,
+    ProfileRequests, read_profiles,
+};
 pub use crate::summary::{Summary, summarize, summarize_prefix};
 
 mod chars;
@@ -70,4 +74,5 @@ mod dtd;
 mod encoding;
 mod error;
 mod markup;
+mod profiles;
 mod summary;

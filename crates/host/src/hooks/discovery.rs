@@ -25,15 +25,19 @@ use crate::run::outcome::{SkipReason, Skipped};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
-    /// libvirt's: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`.
+    /// libvirt's: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`, and
+    /// nothing else (no profiles, no per-object scripts): exactly what
+    /// libvirt runs.
     #[default]
     Libvirt,
-    /// Only the per-object scripts: `<hooks>/<driver>.d/<object>/<op>/<subop>`,
+    /// Only virt-hooks' own scripts: the profiles the object asks for
+    /// (`<hooks>/<driver>.profiles/<profile>/<op>/<subop>`), then the
+    /// per-object scripts `<hooks>/<driver>.d/<object>/<op>/<subop>`; each
     /// one executable file, or every executable file in that directory (byte
     /// order). This is what virt-hook runs when libvirt calls it as its hook.
     PerObject,
-    /// libvirt's scripts, then the per-object ones: for a daemon that embeds
-    /// the library.
+    /// libvirt's scripts, then the profiles, then the per-object ones: for a
+    /// daemon that embeds the library.
     Both,
 }
 
@@ -42,8 +46,8 @@ impl Layout {
     pub(crate) fn stages(self) -> &'static [Stage] {
         match self {
             Layout::Libvirt => &[Stage::Main, Stage::DropIns],
-            Layout::PerObject => &[Stage::PerObject],
-            Layout::Both => &[Stage::Main, Stage::DropIns, Stage::PerObject],
+            Layout::PerObject => &[Stage::Profiles, Stage::PerObject],
+            Layout::Both => &[Stage::Main, Stage::DropIns, Stage::Profiles, Stage::PerObject],
         }
     }
 }
@@ -55,6 +59,10 @@ pub(crate) enum Stage {
     Main,
     /// The plain files of `<hooks>/<driver>.d/`.
     DropIns,
+    /// The profiles the object asks for, in its order:
+    /// `<hooks>/<driver>.profiles/<profile>/<op>/<subop>`. The runner finds
+    /// them (it needs the document); [`Stage::find`] has none.
+    Profiles,
     /// `<hooks>/<driver>.d/<object>/<op>/<subop>`, a file or a directory.
     PerObject,
 }
@@ -78,6 +86,7 @@ impl Stage {
                 }
             }),
             Stage::DropIns => drop_ins(&drop_in_dir(&main)),
+            Stage::Profiles => Ok(DropIns::default()),
             Stage::PerObject => per_object(&drop_in_dir(&main), args),
         }
     }
@@ -90,12 +99,22 @@ fn per_object(
     drop_in_dir: &Path,
     [object, operation, sub_operation, _]: [&str; 4],
 ) -> Result<DropIns, DirError> {
-    let plain = |name: &str| !name.is_empty() && name != "." && name != ".." && !name.contains('/');
-    if ![object, operation, sub_operation].into_iter().all(plain) {
+    if ![object, operation, sub_operation].into_iter().all(is_plain_name) {
         log::debug!("no per-object scripts for object '{object}': not a plain file name");
         return Ok(DropIns::default());
     }
-    let path = drop_in_dir.join(object).join(operation).join(sub_operation);
+    file_or_dir(drop_in_dir.join(object).join(operation).join(sub_operation))
+}
+
+/// Returns true if and only if `name` is one plain path component: not
+/// empty, not `.` or `..`, no `/`.
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/')
+}
+
+/// The scripts at `path`: nothing, one script, or a directory of them
+/// (per-object and profile scripts).
+pub(crate) fn file_or_dir(path: PathBuf) -> Result<DropIns, DirError> {
     match fs::metadata(&path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(DropIns::default()),
         Err(err) if err.kind() == io::ErrorKind::NotADirectory => Ok(DropIns::default()),

@@ -7,12 +7,21 @@
 //!   setuid, for every link and directory of the chain;
 //! - `walk`: resolving a path component by component, as the kernel does,
 //!   judging each with `security`'s rule;
+//! - `profiles`: the profiles an object asks for in its metadata, their
+//!   `profile.toml` declarations and their scripts;
 //! - `message`: libvirt's texts (shell escaping, `Child process (...)
 //!   unexpected exit status N`, strerror).
 
 pub(crate) mod discovery;
 pub(crate) mod message;
+pub(crate) mod profiles;
 pub(crate) mod security;
 mod walk;
 
-pub use self::{discovery::Layout, security::SecurityProblem};
+pub use self::{
+    discovery::Layout,
+    profiles::{
+        PROFILE_ENV, PROFILE_FILE, PROPERTY_ENV_PREFIX, ProfileDecl, ProfileFileError, PropertyInfo,
+    },
+    security::SecurityProblem,
+};

@@ -201,6 +201,18 @@ pub(crate) fn vet_script(
     vet(hooks_dir, script, Rule { euid, script: true }, vetted)
 }
 
+/// Vets a file the host reads to decide what scripts get (a profile's
+/// `profile.toml`, a path inside `hooks_dir`): the rule of a plugin file
+/// (owner and mode of it and of every link and directory on the way).
+pub(crate) fn vet_declaration(
+    hooks_dir: &Path,
+    file: &Path,
+    euid: u32,
+    vetted: &mut VettedDirs,
+) -> Result<(), Unsafe> {
+    vet(hooks_dir, file, Rule { euid, script: false }, vetted)
+}
+
 /// Vets the plugin file `file` (a path inside the plugin directory `dir`)
 /// by walking to it from `dir`.
 pub(crate) fn vet_plugin(

@@ -235,6 +235,7 @@ struct Record<'a> {
     failed: bool,
     /// The failure, as libvirt reports it.
     error: Option<&'a str>,
+    profile: Option<&'a str>,
 }
 
 /// Returns true if and only if a record would go anywhere: the file, or an
@@ -278,6 +279,7 @@ pub(crate) fn record(
         refused: run.refused.as_deref(),
         failed: run.error.is_some(),
         error: run.error.as_deref(),
+        profile: run.profile.as_deref(),
     };
     emit(file, &record);
 }

@@ -21,6 +21,7 @@ use crate::{
         Layout,
         discovery::{self, MainScript},
         message,
+        profiles::{self, PropertyInfo},
     },
 };
 
@@ -107,6 +108,32 @@ pub struct DriverCheck {
     /// `<driver>.d/<object>/<op>/<subop>` (a file, or the files of that
     /// directory), in byte order: the runner's verdict on each.
     pub per_object: Vec<CheckedFile>,
+    /// `<hooks>/<driver>.profiles`.
+    #[serde(serialize_with = "path_lossy")]
+    pub profiles_dir: PathBuf,
+    /// Why `<driver>.profiles` cannot be listed, if it cannot.
+    pub profiles_error: Option<String>,
+    /// Every profile of `<driver>.profiles`, in byte order.
+    pub profiles: Vec<ProfileCheck>,
+}
+
+/// One hook profile: its declaration and its scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProfileCheck {
+    /// The profile's name.
+    pub name: String,
+    /// Its directory.
+    #[serde(serialize_with = "path_lossy")]
+    pub path: PathBuf,
+    /// What its `profile.toml` says it does.
+    pub description: Option<String>,
+    /// The properties it declares.
+    pub properties: Vec<PropertyInfo>,
+    /// Why its `profile.toml` cannot be used (every object naming it is
+    /// then refused), or a directory of it that cannot be listed.
+    pub errors: Vec<String>,
+    /// Every `<op>/<subop>` script of it, and the entries that do not run.
+    pub scripts: Vec<CheckedFile>,
 }
 
 /// One file or directory entry and its verdict.
@@ -157,12 +184,15 @@ impl CheckReport {
             d.main.iter().for_each(&mut file);
             d.drop_ins.iter().for_each(&mut file);
             d.per_object.iter().for_each(&mut file);
+            d.profiles.iter().flat_map(|p| &p.scripts).for_each(&mut file);
         }
         self.stray.iter().for_each(&mut file);
         for d in &self.drivers {
             if let Some(err) = &d.drop_in_error {
                 out.push(err.clone());
             }
+            out.extend(d.profiles_error.iter().cloned());
+            out.extend(d.profiles.iter().flat_map(|p| p.errors.iter().cloned()));
         }
         out
     }
@@ -307,6 +337,8 @@ pub(crate) fn report(
                 })
                 .collect()
         };
+        let (profiles_error, profiles) = profile_checks(hooks_dir, &name, &mut judge);
+        let profiles_dir = profiles::profiles_dir(hooks_dir, &name);
         drivers.push(DriverCheck {
             driver: name,
             loaded: driver.is_some(),
@@ -317,6 +349,9 @@ pub(crate) fn report(
             drop_in_error,
             drop_ins,
             per_object,
+            profiles_dir,
+            profiles_error,
+            profiles,
         });
     }
     let (hooks_dir_error, mut stray) = stray_entries(registry, hooks_dir);
@@ -342,6 +377,39 @@ fn search_path(registry: &Registry) -> String {
     let dirs: Vec<String> =
         registry.search_path().iter().map(|d| d.display().to_string()).collect();
     if dirs.is_empty() { "an empty search path".to_owned() } else { dirs.join(":") }
+}
+
+/// The profiles of `driver`, their scripts judged by `judge`.
+fn profile_checks(
+    hooks_dir: &Path,
+    driver: &str,
+    judge: &mut dyn FnMut(PathBuf, Option<SkipReason>) -> CheckedFile,
+) -> (Option<String>, Vec<ProfileCheck>) {
+    let listed = match profiles::list(hooks_dir, driver) {
+        Ok(listed) => listed,
+        Err(err) => return (Some(err), Vec::new()),
+    };
+    let checks = listed
+        .into_iter()
+        .map(|p| {
+            let found = p.found.scripts.into_iter().map(|path| (path, None));
+            let skipped = p.found.skipped.into_iter().map(|s| (s.path, Some(s.reason)));
+            let mut scripts: Vec<CheckedFile> =
+                found.chain(skipped).map(|(path, reason)| judge(path, reason)).collect();
+            scripts
+                .sort_by(|a, b| a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes()));
+            let mut errors = p.errors;
+            let (description, properties) = match p.decl {
+                Ok(decl) => (decl.description, decl.properties),
+                Err(err) => {
+                    errors.insert(0, err.to_string());
+                    (None, Vec::new())
+                }
+            };
+            ProfileCheck { name: p.name, path: p.dir, description, properties, errors, scripts }
+        })
+        .collect();
+    (None, checks)
 }
 
 /// Entries of the hooks directory named after a libvirt driver (or a

@@ -23,11 +23,13 @@ mod script;
 
 pub use self::{
     audit::{AUDIT_TARGET, DEFAULT_AUDIT_LOG, TAIL_BYTES},
-    check_report::{CheckOptions, CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS},
+    check_report::{
+        CheckOptions, CheckReport, CheckedFile, DriverCheck, LIBVIRT_DRIVERS, ProfileCheck,
+    },
     history::{History, HistoryEntry, HistoryFilter, SkippedLine, parse_since, read_history},
     outcome::{
-        EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, ScriptStatus, SkipReason,
-        Skipped,
+        EnvVar, Leftovers, Outcome, Plan, PlannedProfile, PlannedScript, ScriptRun, ScriptStatus,
+        SkipReason, Skipped,
     },
     runner::{BuildError, PASS_THROUGH_ENV, REPORT_TARGET, RunError, Runner, RunnerBuilder},
 };

@@ -101,6 +101,9 @@ pub struct ScriptRun {
     /// Processes it left behind that still held its output open when the
     /// drain window ended; `None` on the normal path.
     pub leftovers: Option<Leftovers>,
+    /// The hook profile it ran for (a script of
+    /// `<driver>.profiles/<profile>/`); `None` for every other script.
+    pub profile: Option<String>,
 }
 
 impl ScriptRun {
@@ -237,6 +240,21 @@ pub struct PlannedScript {
     pub path: PathBuf,
     /// Its argv: path, object, operation, sub-operation, extra.
     pub argv: Vec<String>,
+    /// The hook profile it would run for; `None` for every other script.
+    pub profile: Option<String>,
+}
+
+/// A hook profile that applies to a planned event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedProfile {
+    /// Its name.
+    pub name: String,
+    /// Its directory, `<hooks>/<driver>.profiles/<name>`.
+    #[serde(serialize_with = "path_lossy")]
+    pub path: PathBuf,
+    /// What its scripts get beyond [`Plan::env`]: `VIRT_HOOKS_PROFILE`, then
+    /// one `VIRT_HOOKS_PROP_<NAME>` per property given.
+    pub env: Vec<EnvVar>,
 }
 
 /// One variable of the hook scripts' environment.
@@ -266,8 +284,12 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// The scripts that would run, in order.
     pub scripts: Vec<PlannedScript>,
-    /// Their environment, in order.
+    /// Their environment, in order (libvirt's; a profile's scripts get
+    /// their profile's variables too).
     pub env: Vec<EnvVar>,
+    /// The hook profiles that apply, in the object's order (only when the
+    /// plan was given the document and the layout runs profiles).
+    pub profiles: Vec<PlannedProfile>,
     /// The size of the stdin document, or `None` for `/dev/null`.
     pub input_len: Option<usize>,
     /// Directory entries that would not run, and why.

@@ -16,7 +16,10 @@ use super::{
     audit::{self, AuditFile},
     check_report::{self, CheckOptions, CheckReport},
     check_system,
-    outcome::{EnvVar, Leftovers, Outcome, Plan, PlannedScript, ScriptRun, SkipReason, Skipped},
+    outcome::{
+        EnvVar, Leftovers, Outcome, Plan, PlannedProfile, PlannedScript, ScriptRun, SkipReason,
+        Skipped,
+    },
     script::{self, Limits},
 };
 use crate::{
@@ -24,8 +27,10 @@ use crate::{
     drivers::{Driver, EventError, PLUGIN_PREFIX, PLUGIN_SUFFIX, Registry},
     hooks::{
         Layout,
-        discovery::{self, Stage},
-        message, security,
+        discovery::{self, DirError, DropIns, Stage},
+        message,
+        profiles::{self, Applied},
+        security,
     },
 };
 
@@ -93,6 +98,24 @@ pub enum RunError {
         message: String,
         /// Every script that ran.
         outcome: Box<Outcome>,
+    },
+    /// The object's hook profiles cannot be used: it names a profile that
+    /// does not exist, misses a required property, gives a value that does
+    /// not match its pattern or a property the profile does not declare, or
+    /// its profiles metadata is malformed. Raised at an operation whose
+    /// policy aborts on failure, before any script ran (at an ignore-policy
+    /// operation the problems are warnings and the faulty profiles do not
+    /// run). The message names the object, the profile and the property.
+    #[error("{message}")]
+    Profile {
+        /// The driver name.
+        driver: String,
+        /// The operation.
+        operation: String,
+        /// The object (the domain's name).
+        object: String,
+        /// Every problem, `; `-separated.
+        message: String,
     },
     /// The run was cancelled ([`Runner::run_with`]): the running script's
     /// process group was killed and no further script ran. `outcome` has
@@ -598,6 +621,21 @@ impl Runner {
         let mut vetted = security::VettedDirs::default();
         let mut validated = !check_document;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
+        let mut profile_runs = Vec::new();
+        if self.reads_profiles(event, stages) {
+            // The document is read: the driver checks it first.
+            if let (false, Some(driver)) = (validated, driver) {
+                driver
+                    .check_document(event)
+                    .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
+                validated = true;
+            }
+            let (applied, problems) = self
+                .resolve_profiles(event, policy, Some(&event_id))
+                .map_err(|err| self.refused(event, err))?;
+            outcome.warnings.extend(problems);
+            profile_runs = applied.into_iter().map(|a| self.env.for_profile(a)).collect();
+        }
         let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
         let stop = || cancel.is_some_and(Cancel::is_cancelled);
 
@@ -606,29 +644,31 @@ impl Runner {
         let mut cancelled = false;
         let mut dir_error = None;
         'stages: for stage in stages {
-            let found = match stage.find(&self.settings.hooks_dir, event.driver, event.args()) {
-                Ok(found) => found,
+            let batches = match self.find(*stage, event, &profile_runs) {
+                Ok(batches) => batches,
                 Err(err) => {
                     dir_error = Some((err.path, err.message));
                     break;
                 }
             };
-            outcome.skipped.extend(found.skipped);
-            for path in found.scripts {
-                if stop() {
-                    cancelled = true;
-                    break 'stages;
+            for (found, profile) in batches {
+                outcome.skipped.extend(found.skipped);
+                for path in found.scripts {
+                    if stop() {
+                        cancelled = true;
+                        break 'stages;
+                    }
+                    if let (false, Some(driver)) = (validated, driver) {
+                        // A script will run: now the driver checks the document
+                        // it is about to read. Nothing has run yet, so a refusal
+                        // is still "nothing ran".
+                        driver
+                            .check_document(event)
+                            .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
+                        validated = true;
+                    }
+                    self.step(&ctx, path, profile, &mut outcome, &mut chain, &mut vetted);
                 }
-                if let (false, Some(driver)) = (validated, driver) {
-                    // A script will run: now the driver checks the document
-                    // it is about to read. Nothing has run yet, so a refusal
-                    // is still "nothing ran".
-                    driver
-                        .check_document(event)
-                        .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
-                    validated = true;
-                }
-                self.step(&ctx, path, &mut outcome, &mut chain, &mut vetted);
             }
         }
         let (dir, dir_error) = match dir_error {
@@ -739,25 +779,47 @@ impl Runner {
                 })
                 .collect(),
             input_len: event.input.map(<[u8]>::len),
+            profiles: Vec::new(),
             skipped: Vec::new(),
             warnings: Vec::new(),
         };
+        let stages = self.settings.layout.stages();
+        let mut profile_runs = Vec::new();
+        if self.reads_profiles(event, stages) {
+            let (applied, problems) = self.resolve_profiles(event, plan.on_failure, None)?;
+            plan.warnings.extend(problems);
+            plan.profiles = applied
+                .iter()
+                .map(|a| PlannedProfile {
+                    name: a.name.clone(),
+                    path: a.dir.clone(),
+                    env: a
+                        .env
+                        .iter()
+                        .map(|(name, value)| EnvVar { name: name.clone(), value: value.clone() })
+                        .collect(),
+                })
+                .collect();
+            profile_runs = applied.into_iter().map(|a| self.env.for_profile(a)).collect();
+        }
         let mut scripts = Vec::new();
-        for stage in self.settings.layout.stages() {
-            let found = stage.find(&self.settings.hooks_dir, event.driver, event.args()).map_err(
-                |err| RunError::Discovery {
+        for stage in stages {
+            let batches =
+                self.find(*stage, event, &profile_runs).map_err(|err| RunError::Discovery {
                     driver: event.driver.to_owned(),
                     operation: event.operation.to_owned(),
                     path: err.path,
                     message: err.message,
                     outcome: None,
-                },
-            )?;
-            scripts.extend(found.scripts);
-            plan.skipped.extend(found.skipped);
+                })?;
+            for (found, profile) in batches {
+                let profile = profile.map(|p| p.applied.name.clone());
+                scripts.extend(found.scripts.into_iter().map(|path| (path, profile.clone())));
+                plan.skipped.extend(found.skipped);
+            }
         }
         let mut vetted = security::VettedDirs::default();
-        for path in scripts {
+        for (path, profile) in scripts {
             match self.vet_in(&path, &mut vetted) {
                 Ok(()) => {}
                 Err(reason) if self.settings.security == SecurityMode::Strict => {
@@ -766,7 +828,7 @@ impl Runner {
                 }
                 Err(reason) => plan.warnings.push(unsafe_warning(&path, &reason)),
             }
-            plan.scripts.push(PlannedScript { argv: argv_strings(&path, event), path });
+            plan.scripts.push(PlannedScript { argv: argv_strings(&path, event), path, profile });
         }
         plan.skipped.sort_unstable_by(|a, b| {
             a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes())
@@ -801,6 +863,92 @@ impl Runner {
             system: &check_system::System::default(),
         };
         check_report::report(&inputs, |path| self.vet(path))
+    }
+
+    /// Returns true if and only if the profiles of `event` are looked for:
+    /// the stages run profiles, the event has a document, and
+    /// `<hooks>/<driver>.profiles/` exists. Otherwise the document is not
+    /// read for them (no cost on the path without profiles).
+    fn reads_profiles(&self, event: &Event<'_>, stages: &[Stage]) -> bool {
+        event.input.is_some()
+            && stages.contains(&Stage::Profiles)
+            && profiles::profiles_dir(&self.settings.hooks_dir, event.driver).is_dir()
+    }
+
+    /// The profiles that apply to `event` and the problems of the others:
+    /// [`RunError::Profile`] under the abort policy, warnings (logged)
+    /// under the ignore policy.
+    fn resolve_profiles(
+        &self,
+        event: &Event<'_>,
+        policy: FailurePolicy,
+        event_id: Option<&str>,
+    ) -> Result<(Vec<Applied>, Vec<String>), RunError> {
+        let Some(document) = event.input else { return Ok((Vec::new(), Vec::new())) };
+        let vet = |path: &Path| {
+            let mut vetted = security::VettedDirs::default();
+            match security::vet_declaration(&self.settings.hooks_dir, path, self.euid, &mut vetted)
+            {
+                Ok(()) => Ok(()),
+                Err(reason) if self.settings.security == SecurityMode::Strict => {
+                    Err(reason.to_string())
+                }
+                Err(reason) => {
+                    log::warn!(
+                        "{} is unsafe, read anyway (security = warn): {reason}",
+                        path.display()
+                    );
+                    Ok(())
+                }
+            }
+        };
+        let hooks = &self.settings.hooks_dir;
+        let Some(resolution) = profiles::resolve(hooks, event.driver, event.object, document, &vet)
+        else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        if resolution.problems.is_empty() {
+            return Ok((resolution.applied, Vec::new()));
+        }
+        match policy {
+            FailurePolicy::Abort => Err(RunError::Profile {
+                driver: event.driver.to_owned(),
+                operation: event.operation.to_owned(),
+                object: event.object.to_owned(),
+                message: resolution.problems.join("; "),
+            }),
+            FailurePolicy::Ignore => {
+                let problems: Vec<String> = resolution
+                    .problems
+                    .into_iter()
+                    .map(|p| format!("{p} (the profile does not run)"))
+                    .collect();
+                for problem in &problems {
+                    log_event(log::Level::Warn, "", event, problem);
+                    // A plan (no event id) only shows it.
+                    if let Some(event_id) = event_id {
+                        let audit = self.audit.as_deref();
+                        audit::decision(audit, event, event_id, "profile-ignored", problem);
+                    }
+                }
+                Ok((resolution.applied, problems))
+            }
+        }
+    }
+
+    /// The scripts of one stage for `event`, each batch with the profile it
+    /// belongs to (the profiles stage has one batch per profile, in order).
+    fn find<'p>(
+        &self,
+        stage: Stage,
+        event: &Event<'_>,
+        profiles: &'p [ProfileRun],
+    ) -> Result<Vec<(DropIns, Option<&'p ProfileRun>)>, DirError> {
+        if stage != Stage::Profiles {
+            let found = stage.find(&self.settings.hooks_dir, event.driver, event.args())?;
+            return Ok(vec![(found, None)]);
+        }
+        profiles.iter().map(|p| Ok((p.applied.scripts(event.args())?, Some(p)))).collect()
     }
 
     /// Vets one script by the security rules: `Err` with the reason if
@@ -869,6 +1017,7 @@ impl Runner {
         &self,
         ctx: &Ctx<'_>,
         path: PathBuf,
+        profile: Option<&ProfileRun>,
         outcome: &mut Outcome,
         chain: &mut Chain,
         vetted: &mut security::VettedDirs,
@@ -905,7 +1054,8 @@ impl Runner {
         } else {
             match c_argv(&path, event) {
                 Ok(c_argv) => {
-                    script::run(&path, &c_argv, &self.env.c_strings, input, &limits, ctx.cancel)
+                    let env = profile.map_or(&self.env.c_strings, |p| &p.c_strings);
+                    script::run(&path, &c_argv, env, input, &limits, ctx.cancel)
                 }
                 Err(err) => script::Finished::not_started(message::not_started(&path, &err)),
             }
@@ -925,7 +1075,8 @@ impl Runner {
         } else if fin.timed_out {
             limits.timeout.map(|t| message::timed_out(&path, t))
         } else if !fin.status.success() {
-            Some(message::child_failure(&self.env.prefix, &argv, &fin.status, &fin.stderr.data))
+            let prefix = profile.map_or(&self.env.prefix, |p| &p.prefix);
+            Some(message::child_failure(prefix, &argv, &fin.status, &fin.stderr.data))
         } else if spec.filter && stdout.truncated {
             Some(message::output_too_large(&path, limits.stdout))
         } else if spec.filter && !message::is_blank(&stdout.data) {
@@ -968,6 +1119,7 @@ impl Runner {
             refused,
             cancelled: fin.cancelled,
             leftovers: fin.leftovers,
+            profile: profile.map(|p| p.applied.name.clone()),
         };
         let warnings = [
             run.refused
@@ -1126,7 +1278,37 @@ struct Environment {
     prefix: String,
 }
 
+/// A profile that applies, with its scripts' environment: libvirt's, then
+/// the profile's variables.
+#[derive(Debug)]
+struct ProfileRun {
+    applied: Applied,
+    c_strings: Vec<CString>,
+    prefix: String,
+}
+
 impl Environment {
+    /// The environment of `applied`'s scripts: this one, then the
+    /// profile's variables (they cannot hold a NUL byte: they come from
+    /// XML).
+    fn for_profile(&self, applied: Applied) -> ProfileRun {
+        let mut c_strings = self.c_strings.clone();
+        c_strings.extend(
+            applied
+                .env
+                .iter()
+                .filter_map(|(name, value)| CString::new(format!("{name}={value}")).ok()),
+        );
+        let lossy: Vec<(&str, String)> = self
+            .vars
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_string_lossy().into_owned()))
+            .chain(applied.env.iter().map(|(n, v)| (n.as_str(), v.clone())))
+            .collect();
+        let prefix = message::env_prefix(lossy.iter().map(|(n, v)| (*n, v.as_str())));
+        ProfileRun { applied, c_strings, prefix }
+    }
+
     fn snapshot(extra: &[String]) -> Environment {
         let mut vars = vec![("LC_ALL".to_owned(), OsString::from("C"))];
         let extra = extra.iter().map(String::as_str).filter(|name| {
