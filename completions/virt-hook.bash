@@ -40,11 +40,17 @@ _virt__hook() {
             virt__hook,install)
                 cmd="virt__hook__subcmd__install"
                 ;;
+            virt__hook,log)
+                cmd="virt__hook__subcmd__log"
+                ;;
             virt__hook,plan)
                 cmd="virt__hook__subcmd__plan"
                 ;;
             virt__hook,run)
                 cmd="virt__hook__subcmd__run"
+                ;;
+            virt__hook,uninstall)
+                cmd="virt__hook__subcmd__uninstall"
                 ;;
             virt__hook__subcmd__help,check)
                 cmd="virt__hook__subcmd__help__subcmd__check"
@@ -70,11 +76,17 @@ _virt__hook() {
             virt__hook__subcmd__help,install)
                 cmd="virt__hook__subcmd__help__subcmd__install"
                 ;;
+            virt__hook__subcmd__help,log)
+                cmd="virt__hook__subcmd__help__subcmd__log"
+                ;;
             virt__hook__subcmd__help,plan)
                 cmd="virt__hook__subcmd__help__subcmd__plan"
                 ;;
             virt__hook__subcmd__help,run)
                 cmd="virt__hook__subcmd__help__subcmd__run"
+                ;;
+            virt__hook__subcmd__help,uninstall)
+                cmd="virt__hook__subcmd__help__subcmd__uninstall"
                 ;;
             *)
                 ;;
@@ -83,7 +95,7 @@ _virt__hook() {
 
     case "${cmd}" in
         virt__hook)
-            opts="-v -h -V --plugin-dir --hooks-dir --config --verbose --help --version drivers run plan demo check config dispatch install completions help"
+            opts="-v -q -h -V --plugin-dir --hooks-dir --config --verbose --quiet --help --version drivers run plan demo check log config dispatch install uninstall completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,12 +121,16 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__check)
-            opts="-v -h --format --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --layout --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --layout)
+                    COMPREPLY=($(compgen -W "libvirt per-object both" -- "${cur}"))
+                    return 0
+                    ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -139,7 +155,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__completions)
-            opts="-v -h --plugin-dir --hooks-dir --config --verbose --help bash zsh fish"
+            opts="-v -q -h --plugin-dir --hooks-dir --config --verbose --quiet --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -165,7 +181,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__config)
-            opts="-v -h --format --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,7 +211,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__demo)
-            opts="-v -h --keep --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --keep --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -225,7 +241,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__dispatch)
-            opts="-v -h --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -251,7 +267,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__drivers)
-            opts="-v -h --format --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -281,7 +297,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__help)
-            opts="drivers run plan demo check config dispatch install completions help"
+            opts="drivers run plan demo check log config dispatch install uninstall completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -406,6 +422,20 @@ _virt__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        virt__hook__subcmd__help__subcmd__log)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         virt__hook__subcmd__help__subcmd__plan)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -434,8 +464,22 @@ _virt__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        virt__hook__subcmd__help__subcmd__uninstall)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         virt__hook__subcmd__install)
-            opts="-v -h --libvirt --copy --force --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --libvirt --copy --force --dry-run --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -460,8 +504,62 @@ _virt__hook() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        virt__hook__subcmd__log)
+            opts="-n -v -q -h --lines --driver --object --failed --since --file --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --driver)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --object)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --plugin-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hooks-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         virt__hook__subcmd__plan)
-            opts="-v -h --input --format --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --input --layout --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,6 +567,10 @@ _virt__hook() {
             case "${prev}" in
                 --input)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --layout)
+                    COMPREPLY=($(compgen -W "libvirt per-object both" -- "${cur}"))
                     return 0
                     ;;
                 --format)
@@ -495,7 +597,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__run)
-            opts="-v -h --input --timeout --format --plugin-dir --hooks-dir --config --verbose --help"
+            opts="-v -q -h --input --timeout --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -513,6 +615,32 @@ _virt__hook() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --plugin-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hooks-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        virt__hook__subcmd__uninstall)
+            opts="-v -q -h --libvirt --dry-run --plugin-dir --hooks-dir --config --verbose --quiet --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --plugin-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

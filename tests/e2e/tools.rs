@@ -153,12 +153,13 @@ fn quiet_silences_warnings_and_config_json_is_typed() {
     assert_eq!(text(&quiet.stderr), "");
 
     let config = hooks.path().join("c.toml");
-    fs::write(&config, "timeout = \"5m\"\npass_env = [\"A\", \"B\"]\n").unwrap();
+    fs::write(&config, "timeout = \"5m\"\npass_env = [\"A\", \"B\"]\naudit_log = false\n").unwrap();
     let out = vh(&["--config", config.to_str().unwrap(), "config", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["timeout"]["value"], 300.0);
     assert_eq!(doc["pass_env"]["value"], serde_json::json!(["A", "B"]));
+    // Turned off: `null`, not the default path.
     assert_eq!(doc["audit_log"]["value"], serde_json::Value::Null);
     assert!(doc["max_input"]["value"].is_u64());
     let out = vh(&["plan", "qemu", "vm1", "start", "begin", "-", "--format", "json"]);

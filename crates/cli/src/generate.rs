@@ -392,13 +392,15 @@ fn exit_statuses(sub: Option<&str>) -> Option<&'static [(&'static str, &'static 
         Some("dispatch") => &[
             (
                 "0",
-                "The operation may go on, also for an event this host does not know (a newer \
-                 libvirt, a missing plugin): it is logged and nothing runs.",
+                "The operation may go on. An operation or a driver this host does not know (a \
+                 newer libvirt, a missing plugin) runs only the per-object scripts made for \
+                 exactly that event, logged as such; with none, nothing runs.",
             ),
             (
                 "other",
                 "The failing script's own exit status, which libvirt reports with the script's \
-                 stderr; 1 when it has none (it was killed, timed out or was refused).",
+                 stderr; 1 when it has none (it was killed, timed out or was refused), and for \
+                 an event or document that cannot be validated, with the reason on stderr.",
             ),
             (
                 "2",
@@ -418,6 +420,27 @@ fn exit_statuses(sub: Option<&str>) -> Option<&'static [(&'static str, &'static 
                 "2",
                 "A file could not be changed; usage error; a configuration file that cannot be \
                  used.",
+            ),
+        ],
+        Some("log") => &[
+            (
+                "0",
+                "The records asked for were printed (none, when the history is empty or \
+                 missing); unreadable lines are skipped with a warning.",
+            ),
+            (
+                "2",
+                "The history cannot be read (audit_log is off, or the file cannot be opened), \
+                 --since cannot be understood; usage error.",
+            ),
+        ],
+        Some("uninstall") => &[
+            ("0", "virt-hook is uninstalled for every driver named (or was not installed)."),
+            ("1", "A named hook is not virt-hook: nothing was changed."),
+            (
+                "2",
+                "A file could not be changed; an unknown driver name; usage error; a \
+                 configuration file that cannot be used.",
             ),
         ],
         Some("completions") => {
