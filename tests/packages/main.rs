@@ -348,9 +348,11 @@ fn problems(p: &Shipped, abi_major: &str) -> Vec<String> {
     if std::env::var(CHECK_RELEASE_ENV).is_ok_and(|v| v == "1") {
         let built = target_directory().join("release");
         for file in deb.values().chain(rpm.values()) {
-            if let Source::Built(name) = &file.source
-                && !built.join(name).is_file()
-            {
+            let missing = match &file.source {
+                Source::Built(name) => Some(name).filter(|name| !built.join(name).is_file()),
+                _ => None,
+            };
+            if let Some(name) = missing {
                 say(format!("{} has not been built", built.join(name).display()));
             }
         }

@@ -65,25 +65,23 @@ impl Deadlines {
             next = Some(next.map_or(at, |n| n.min(at)));
             now >= at
         };
-        if stop == Stop::Running
-            && let Some(at) = self.timeout
-            && due(at)
-        {
+        let timeout = (stop == Stop::Running).then_some(self.timeout).flatten();
+        if timeout.is_some_and(&mut due) {
             return Tick::TimedOut;
         }
-        if let Stop::Terminating(since) = stop
-            && let Some(at) = since.checked_add(self.grace)
-            && due(at)
-        {
+        let grace_over = match stop {
+            Stop::Terminating(since) => since.checked_add(self.grace),
+            _ => None,
+        };
+        if grace_over.is_some_and(&mut due) {
             return Tick::GraceOver;
         }
         // After the exit, output is read for the drain window only. Once the
         // group was killed, use a window even in wait-for-end-of-file mode.
         let drain = self.drain.or((stop == Stop::Killed).then_some(DRAIN_AFTER_KILL));
-        if let (Some(exited), Some(window)) = (exited_at, drain)
-            && let Some(at) = exited.checked_add(window)
-            && due(at)
-        {
+        let drain_over =
+            exited_at.zip(drain).and_then(|(exited, window)| exited.checked_add(window));
+        if drain_over.is_some_and(&mut due) {
             return Tick::DrainOver;
         }
         Tick::Wait(next)

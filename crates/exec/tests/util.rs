@@ -92,9 +92,7 @@ pub(crate) fn gone(pid: u32) -> bool {
 pub(crate) fn read_pid(path: &Path) -> u32 {
     let until = Instant::now() + Duration::from_secs(5);
     loop {
-        if let Ok(text) = fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
+        if let Some(pid) = fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok()) {
             return pid;
         }
         assert!(Instant::now() < until, "no pid in {}", path.display());

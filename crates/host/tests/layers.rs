@@ -43,9 +43,8 @@ impl Source {
         let mut out = BTreeSet::new();
         for line in self.code.lines().filter(|l| !l.starts_with([' ', '\t', '}'])) {
             let mut words = line.split_whitespace().skip_while(|w| w.starts_with("pub"));
-            if let (Some(kind), Some(name)) = (words.next(), words.next())
-                && KINDS.contains(&kind)
-            {
+            let (kind, name) = (words.next(), words.next());
+            if let Some(name) = name.filter(|_| kind.is_some_and(|k| KINDS.contains(&k))) {
                 let name: String =
                     name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 out.insert(name);
@@ -174,8 +173,8 @@ fn graph(files: &[Source]) -> BTreeMap<&str, BTreeSet<&str>> {
             if path == "super::*" {
                 continue; // a unit test module reaching its own file
             }
-            if let Some(target) = resolve(&path, file, &by_module, &items)
-                && target != file.rel
+            if let Some(target) =
+                resolve(&path, file, &by_module, &items).filter(|&t| t != file.rel)
             {
                 targets.insert(target);
             }
@@ -208,8 +207,8 @@ fn resolve<'a>(
         // A module re-imported under a short name (`use self::hooks::message;`).
         let aliased: Vec<&&Source> =
             by_module.values().filter(|f| f.module.last().is_some_and(|m| m == segment)).collect();
-        if let [only] = aliased[..]
-            && only.module.starts_with(&module)
+        if let Some(only) =
+            aliased.first().filter(|o| aliased.len() == 1 && o.module.starts_with(&module))
         {
             module = only.module.clone();
             continue;

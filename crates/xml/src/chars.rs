@@ -74,13 +74,23 @@ fn check_part(part: &[u8], base: usize, utf8_known: bool) -> Result<Facts, CharP
     check_text_of(part, utf8_known).map_err(|p| CharProblem { at: base + p.at, kind: p.kind })
 }
 
+/// `slice.as_chunks::<N>()`, which needs Rust 1.88 (the declared minimum is
+/// older): the whole blocks of `N` bytes, and the rest.
+fn as_chunks<const N: usize>(slice: &[u8]) -> (impl Iterator<Item = &[u8; N]>, &[u8]) {
+    let blocks = slice.chunks_exact(N);
+    let rest = blocks.remainder();
+    // `chunks_exact` yields exactly `N` bytes each time: the conversion
+    // cannot fail, and the compiler drops its check.
+    (blocks.filter_map(|block| <&[u8; N]>::try_from(block).ok()), rest)
+}
+
 fn check_text_of(doc: &[u8], utf8_known: bool) -> Result<Facts, CharProblem> {
     let mut check = Check { doc, utf8_known, at: 0, run: None, has_bracket: false };
-    let (blocks, tail) = doc.as_chunks::<BLOCK>();
+    let (blocks, tail) = as_chunks::<BLOCK>(doc);
     for block in blocks {
         check.block(block, scan(block))?;
     }
-    let (smalls, tail) = tail.as_chunks::<SMALL_BLOCK>();
+    let (smalls, tail) = as_chunks::<SMALL_BLOCK>(tail);
     for block in smalls {
         check.block(block, scan(block))?;
     }
@@ -139,7 +149,7 @@ impl Check<'_> {
 fn scan<const N: usize>(block: &[u8; N]) -> (bool, bool) {
     let mut worst = [0u8; LANES];
     let mut bracket = [0u8; LANES];
-    for chunk in block.as_chunks::<LANES>().0 {
+    for chunk in block.chunks_exact(LANES) {
         for ((w, br), &b) in worst.iter_mut().zip(&mut bracket).zip(chunk) {
             *w = (*w).max((b ^ 0x15).wrapping_sub(0x1F));
             *br |= 0u8.wrapping_sub(u8::from(b == b']'));

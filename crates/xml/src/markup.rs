@@ -229,10 +229,8 @@ pub(crate) fn check_declaration(raw: &[u8]) -> Result<(), String> {
             return Err(format!("'{}' is not an encoding name", String::from_utf8_lossy(v)));
         }
     }
-    if let Some((_, v)) = attrs.next_if(|(name, _)| name == b"standalone")
-        && v != b"yes"
-        && v != b"no"
-    {
+    let standalone = attrs.next_if(|(name, _)| name == b"standalone");
+    if let Some((_, v)) = standalone.filter(|(_, v)| v != b"yes" && v != b"no") {
         return Err(format!(
             "standalone must be 'yes' or 'no', not '{}'",
             String::from_utf8_lossy(v)

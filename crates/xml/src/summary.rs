@@ -155,9 +155,7 @@ fn scan(doc: &[u8], wanted: &[&str], stop_early: bool) -> Result<Summary, XmlErr
     let mut reader = reader_at(text, 0, &source)?;
     loop {
         let before = base + to_usize(reader.buffer_position());
-        if !scan.seen_root
-            && let Some(start) = doctype_start(text, before)
-        {
+        if let Some(start) = (!scan.seen_root).then(|| doctype_start(text, before)).flatten() {
             if scan.seen_doctype {
                 let reason = "may appear only once";
                 return Err(source.error(start, XmlErrorKind::MisplacedDoctype { reason }));
@@ -195,10 +193,10 @@ fn scan(doc: &[u8], wanted: &[&str], stop_early: bool) -> Result<Summary, XmlErr
                 // Most documents have no `]` at all; in the others, `]` is
                 // rare in text, and memchr finds it faster than a substring
                 // search finds `]]>`.
-                if has_bracket
-                    && let Some(i) =
-                        memchr::memchr_iter(b']', &t).find(|&i| t[i..].starts_with(b"]]>"))
-                {
+                let cdata_end = has_bracket
+                    .then(|| memchr::memchr_iter(b']', &t).find(|&i| t[i..].starts_with(b"]]>")))
+                    .flatten();
+                if let Some(i) = cdata_end {
                     return Err(source.error(before + i, XmlErrorKind::CdataEndInText));
                 }
                 if scan.wants_text() {

@@ -64,9 +64,7 @@ fn ptrs(v: &[CString]) -> Vec<*const c_char> {
 }
 
 fn cloexec_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    // std's pipe is pipe2(O_CLOEXEC).
-    let (r, w) = io::pipe()?;
-    Ok((r.into(), w.into()))
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 impl Prepared {

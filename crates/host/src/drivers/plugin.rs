@@ -262,9 +262,7 @@ impl PluginSearch {
         let mut out: Vec<SearchDir> =
             self.dirs.iter().map(|d| SearchDir { path: d.clone(), explicit: true }).collect();
         let default = |path: PathBuf| SearchDir { path, explicit: false };
-        if self.env_path
-            && let Some(value) = std::env::var_os(PLUGIN_PATH_ENV)
-        {
+        if let Some(value) = std::env::var_os(PLUGIN_PATH_ENV).filter(|_| self.env_path) {
             out.extend(
                 std::env::split_paths(&value).filter(|p| !p.as_os_str().is_empty()).map(default),
             );

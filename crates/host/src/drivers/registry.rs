@@ -124,9 +124,7 @@ impl Registry {
             return Err(duplicate(file, first));
         }
         let driver = candidate.open()?;
-        if let Some(named) = candidate.named()
-            && named != driver.name()
-        {
+        if let Some(named) = candidate.named().filter(|&named| named != driver.name()) {
             let warning = PluginWarning::NameMismatch {
                 file: file.clone(),
                 named: named.to_owned(),
