@@ -61,6 +61,8 @@ pub use crate::{
     run::run,
 };
 
+#[cfg(feature = "baselines")]
+pub mod baseline;
 mod cancel;
 mod capture;
 mod child;

@@ -28,10 +28,6 @@ mod artifacts;
 mod fail;
 mod fixtures;
 mod profile;
-// The only module with `unsafe` (each block with its SAFETY comment); its
-// items are `pub` so that it can move into a library as it is.
-#[allow(unsafe_code, unreachable_pub)]
-mod raw;
 mod report;
 mod scenarios;
 mod stats;

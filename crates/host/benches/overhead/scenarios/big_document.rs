@@ -6,10 +6,10 @@ use std::path::Path;
 use crate::{
     fail::{Context, Result, fail},
     fixtures::{CAT_FILTER, GIB, MIB, big_doc, migrate_event, status_kib, write_script},
-    raw::{Prepared, Spawner},
     report::{Goal, Measured, Report, Unit},
     scenarios::{Ctx, Pair, raw_ok, registry, runner},
 };
+use virt_hooks_exec::baseline::{Prepared, Spawner};
 
 const SIZE: usize = 64 * MIB;
 

@@ -5,10 +5,10 @@ use std::{sync::Barrier, time::Instant};
 
 use crate::{
     fail::{Result, fail},
-    raw::Spawner,
     report::{Goal, Report, Unit},
     scenarios::{Ctx, OneEvent, Pair},
 };
+use virt_hooks_exec::baseline::Spawner;
 
 const THREADS: usize = 32;
 

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use crate::{
     fail::Result,
     fixtures::{GIB, MIB, status_kib},
-    raw::Spawner,
     report::{Goal, Measured, Report, Unit},
     scenarios::{Ctx, OneEvent, Pair},
     stats::{Paired, median, timed},
 };
+use virt_hooks_exec::baseline::Spawner;
 
 /// Touches every page of `v`, so that it is resident.
 fn touch(v: &mut [u8]) {

@@ -4,10 +4,10 @@
 use crate::{
     fail::Result,
     fixtures::{SMALL_XML, install, new_dir, start_event},
-    raw::Spawner,
     report::{Goal, Report, Unit},
     scenarios::{Ctx, Pair, raw_ok, run_ok},
 };
+use virt_hooks_exec::baseline::Spawner;
 
 const SCRIPTS: usize = 100;
 

@@ -23,10 +23,10 @@ use crate::{
     artifacts::{DRIVERS, Installed},
     fail::{Context, Result, fail},
     fixtures::{SMALL_XML, hook_argv, install, new_dir, start_event},
-    raw::{Prepared, Spawner},
     report::{Measured, Report, Unit, show},
     stats::{Paired, paired, timed},
 };
+use virt_hooks_exec::baseline::{Prepared, Spawner};
 
 /// Everything a scenario needs.
 #[derive(Debug)]

@@ -8,10 +8,10 @@ use virt_hooks::{Event, Runner};
 use crate::{
     fail::{Context, Result},
     fixtures::{install, new_dir, start_event},
-    raw::Probe,
     report::{Goal, Measured, Report, Unit},
     scenarios::{Ctx, Pair, run_ok},
 };
+use virt_hooks_exec::baseline::Probe;
 
 /// Calls per sample: one call is too short to time alone.
 const BATCH: usize = 1000;

@@ -6,10 +6,10 @@ use std::{path::Path, time::Instant};
 use crate::{
     artifacts::{DRIVERS, plugin_file},
     fail::{Context, Result, fail},
-    raw::Libraries,
     report::{Goal, Report, Unit},
     scenarios::{Ctx, Pair, check, load},
 };
+use virt_hooks_exec::baseline::Libraries;
 
 pub(crate) fn run(c: &Ctx, r: &mut Report) -> Result<()> {
     println!(

@@ -10,10 +10,10 @@ use std::{
 use crate::{
     fail::{Context, Result, fail},
     fixtures::{SMALL_XML, write_script},
-    raw::{Prepared, Spawner},
     report::{Goal, Report, Unit},
     scenarios::{Ctx, Pair, raw_ok},
 };
+use virt_hooks_exec::baseline::{Prepared, Spawner};
 
 pub(crate) fn run(c: &Ctx, r: &mut Report) -> Result<()> {
     println!("\n[7] `virt-hook run` as a process vs /bin/sh -c '<script> ...'");

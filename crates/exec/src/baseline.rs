@@ -1,7 +1,8 @@
-//! The raw baselines: the cheapest code that does what virt-hooks does, with
-//! plain system calls. This is the only module of the benchmark with
-//! `unsafe`, and it depends on nothing but `std` and `libc`, so that it can
-//! move as one file.
+//! The raw baselines of the overhead benchmark (feature `baselines`): the
+//! cheapest code that does what virt-hooks does, with plain system calls.
+//! They live here, behind a feature nothing shipped enables, because this
+//! crate is where the workspace keeps its `unsafe`; the benchmark
+//! (`crates/host/benches/overhead`) is their only user.
 //!
 //! * [`Prepared`] starts a program with raw `posix_spawn` (the physical
 //!   limit of what a spawner can do) or with a plain `fork()` + `execve`
@@ -12,6 +13,7 @@
 //! * [`Probe`] makes the two system calls hook discovery cannot avoid:
 //!   `stat` of the main script and `open` of the `.d` directory.
 //! * [`Libraries`] `dlopen`s shared libraries, as a plugin loader must.
+#![allow(unsafe_code)]
 
 use std::{
     ffi::{CString, OsStr, c_char},
