@@ -73,7 +73,7 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -l config -d '
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -s q -l quiet -d 'No warnings on the terminal, only errors'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l keep -d 'Write the example hooks directory under DIR and keep it' -r -F
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l keep -d 'Write the example hooks directory, the documents and the configuration under DIR and keep them; each event is printed with the `run` command that replays it' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l plugin-dir -d 'Look for driver plugins in DIR first (repeatable); then VIRT_HOOKS_PLUGIN_PATH, the configuration\'s plugin_path, the executable\'s directory and the system plugin directory (--version)' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l hooks-dir -d 'The hooks directory (or VIRT_HOOKS_DIR) [default: the configuration\'s, else /etc/libvirt/hooks]' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l config -d 'The configuration file (or VIRT_HOOKS_CONFIG) [default: /etc/virt-hooks/virt-hooks.toml, if it exists]' -r -F

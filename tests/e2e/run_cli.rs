@@ -344,15 +344,7 @@ fn demo_plays_the_lifecycle_from_any_directory() {
     let keep = tempfile::tempdir().unwrap();
     let plugins = PluginDir::with_drivers();
     let exe = plugins.add(&binary());
-    let out = Command::new(&exe)
-        .args(["demo", "--keep"])
-        .arg(keep.path())
-        .current_dir("/")
-        .env_remove("VIRT_HOOKS_PLUGIN_PATH")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = demo(Command::new(&exe).args(["demo", "--keep"]).arg(keep.path()));
     for needle in [
         "daemon - start - start",
         "qemu demo-vm prepare begin -",
@@ -361,9 +353,139 @@ fn demo_plays_the_lifecycle_from_any_directory() {
         "unexpected exit status 1: policy: forbidden-vm is on the deny list and may not start",
         "qemu demo-vm release end shutdown",
         "daemon - shutdown - shutdown",
-        "summary: 9 events, 23 hook scripts run, 1 operation refused, 1 document rewritten, 0 warnings",
+        "qemu.profiles/vfio-gpu/prepare/begin/10-detach",
+        "vfio-gpu: would give 0000:01:00.0 to vfio-pci for demo-vm",
+        "qemu.d/demo-vm/prepare/begin/10-hugepages",
+        "hugepages: would free the memory of demo-vm (shutdown)",
+        "summary: 9 events, 27 hook scripts run, 1 operation refused, 1 document rewritten, 0 warnings",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     assert!(keep.path().join("hooks/qemu.d/10-policy").is_file());
+}
+
+/// Runs `virt-hook demo` from `/`, with no plugin path from the
+/// environment; returns its standard output after checking it succeeded
+/// and said nothing on stderr.
+fn demo(cmd: &mut Command) -> String {
+    let out = cmd.current_dir("/").env_remove("VIRT_HOOKS_PLUGIN_PATH").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The blocks of a demo's output that played an event: (the scripts it
+/// ran, relative to the hooks directory; its replay command).
+fn demo_events(text: &str) -> Vec<(Vec<String>, String)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let replay = block.lines().find_map(|l| l.strip_prefix("    replay: "))?;
+            let scripts = block
+                .lines()
+                .skip(1)
+                .filter(|l| {
+                    l.starts_with("    ")
+                        && matches!(l.split_whitespace().nth(1), Some("exit" | "signal" | "not"))
+                })
+                .map(|l| l.split_whitespace().next().unwrap().to_owned())
+                .collect();
+            Some((scripts, replay.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn demo_keep_keeps_every_input_and_its_run_commands_replay_each_event() {
+    let keep = tempfile::tempdir().unwrap();
+    // A space and a quote: the printed commands must quote them.
+    let root = keep.path().join("my 'demo'");
+    let plugins = PluginDir::with_drivers();
+    let text = demo(
+        Command::new(binary())
+            .arg("--plugin-dir")
+            .arg(plugins.path())
+            .args(["demo", "--keep"])
+            .arg(&root),
+    );
+    for kept in ["hooks/qemu.d/10-policy", "documents/demo-vm.xml", "documents/forbidden-vm.xml"] {
+        assert!(root.join(kept).is_file(), "{kept} was not kept");
+    }
+    let document = fs::read_to_string(root.join("documents/forbidden-vm.xml")).unwrap();
+    assert!(document.contains("<name>forbidden-vm</name>"), "{document}");
+
+    let events = demo_events(&text);
+    assert_eq!(events.len(), 9, "{text}");
+    let mut refused = 0;
+    for (scripts, command) in &events {
+        // A command is for a shell; the JSON outcome says what ran. Run
+        // from elsewhere, without stdin: nothing may come from the caller.
+        let replay = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} --format json"))
+            .current_dir(keep.path())
+            .stdin(Stdio::null())
+            .env_remove("VIRT_HOOKS_PLUGIN_PATH")
+            .output()
+            .unwrap();
+        let outcome: Value = serde_json::from_slice(&replay.stdout)
+            .unwrap_or_else(|e| panic!("{command}: {e}: {}", stderr(&replay)));
+        let ran: Vec<String> = outcome["scripts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let path = Path::new(s["path"].as_str().unwrap());
+                path.strip_prefix(root.join("hooks")).unwrap().display().to_string()
+            })
+            .collect();
+        assert_eq!(&ran, scripts, "{command}");
+        assert!(!scripts.is_empty(), "{command}");
+        if command.contains(" forbidden-vm start ") {
+            refused += 1;
+            assert_eq!(replay.status.code(), Some(1), "{command}");
+            assert!(
+                stderr(&replay)
+                    .contains("unexpected exit status 1: policy: forbidden-vm is on the deny list"),
+                "{}",
+                stderr(&replay)
+            );
+        } else {
+            assert_eq!(replay.status.code(), Some(0), "{command}: {}", stderr(&replay));
+        }
+        if command.contains(" restore begin ") {
+            let output = outcome["output"].as_str().unwrap_or_default();
+            assert!(output.contains("<memory unit='KiB'>524288</memory>"), "{outcome}");
+        }
+        if command.contains(" prepare begin ") {
+            let detach = &outcome["scripts"][3];
+            assert_eq!(detach["profile"], "vfio-gpu", "{outcome}");
+        }
+    }
+    assert_eq!(refused, 1, "{text}");
+}
+
+#[test]
+fn demo_prints_no_environment_value() {
+    let keep = tempfile::tempdir().unwrap();
+    let plugins = PluginDir::with_drivers();
+    for keep_args in [vec![], vec!["--keep".as_ref(), keep.path().as_os_str()]] {
+        let text = demo(
+            Command::new(binary())
+                .arg("--plugin-dir")
+                .arg(plugins.path())
+                .arg("demo")
+                .args(&keep_args)
+                .env("PATH", "/usr/bin:/bin:/virt-hooks-marker-path")
+                .env("HOME", "/virt-hooks-marker-home")
+                .env("USER", "virt-hooks-marker-user")
+                .env("LOGNAME", "virt-hooks-marker-logname")
+                .env("LD_LIBRARY_PATH", "/virt-hooks-marker-lib"),
+        );
+        // The refusal line is there, with the variables' names only.
+        assert!(
+            text.contains("Child process (LC_ALL=C LD_LIBRARY_PATH=... PATH=... HOME=... USER=... LOGNAME=... /"),
+            "{text}"
+        );
+        assert!(!text.contains("virt-hooks-marker"), "an environment value in:\n{text}");
+    }
 }

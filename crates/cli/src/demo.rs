@@ -10,14 +10,108 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use virt_hooks::{Event, Outcome, Registry, RunError, Runner, ScriptRun, ScriptStatus};
 
-/// The bundled hooks directory: (path relative to it, contents).
-const HOOKS: &[(&str, &str)] = &[
-    ("daemon", include_str!("../demo/hooks/daemon")),
-    ("qemu", include_str!("../demo/hooks/qemu")),
-    ("qemu.d/10-policy", include_str!("../demo/hooks/qemu.d/10-policy")),
-    ("qemu.d/50-restore-memory", include_str!("../demo/hooks/qemu.d/50-restore-memory")),
-    ("lxc", include_str!("../demo/hooks/lxc")),
+/// Who runs a bundled file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// libvirt itself: `<hooks>/<driver>` and `<hooks>/<driver>.d/*`.
+    Libvirt,
+    /// virt-hook as libvirt's hook: profiles and per-object scripts.
+    VirtHook,
+}
+
+/// One file of the bundled hooks directory.
+struct Bundled {
+    /// Its path relative to the hooks directory.
+    path: &'static str,
+    /// Who runs it.
+    place: Place,
+    /// When it runs, for the reader.
+    role: &'static str,
+    /// Its contents.
+    text: &'static str,
+}
+
+impl Bundled {
+    /// Scripts are executable; declarations (`profile.toml`) are not.
+    fn mode(&self) -> u32 {
+        if self.path.ends_with(".toml") { 0o644 } else { 0o755 }
+    }
+}
+
+/// The bundled hooks directory, libvirt's places first. A new kind of
+/// script is one more entry here (and its file under `demo/hooks/`).
+const HOOKS: &[Bundled] = &[
+    Bundled {
+        path: "daemon",
+        place: Place::Libvirt,
+        role: "every daemon event",
+        text: include_str!("../demo/hooks/daemon"),
+    },
+    Bundled {
+        path: "qemu",
+        place: Place::Libvirt,
+        role: "every qemu event, first",
+        text: include_str!("../demo/hooks/qemu"),
+    },
+    Bundled {
+        path: "qemu.d/10-policy",
+        place: Place::Libvirt,
+        role: "every qemu event, then in name order",
+        text: include_str!("../demo/hooks/qemu.d/10-policy"),
+    },
+    Bundled {
+        path: "qemu.d/50-restore-memory",
+        place: Place::Libvirt,
+        role: "every qemu event (a filter on restore)",
+        text: include_str!("../demo/hooks/qemu.d/50-restore-memory"),
+    },
+    Bundled {
+        path: "lxc",
+        place: Place::Libvirt,
+        role: "every lxc event (none in this demo)",
+        text: include_str!("../demo/hooks/lxc"),
+    },
+    Bundled {
+        path: "qemu.profiles/vfio-gpu/profile.toml",
+        place: Place::VirtHook,
+        role: "declares the profile vfio-gpu and its property gpu",
+        text: include_str!("../demo/hooks/qemu.profiles/vfio-gpu/profile.toml"),
+    },
+    Bundled {
+        path: "qemu.profiles/vfio-gpu/prepare/begin/10-detach",
+        place: Place::VirtHook,
+        role: "prepare begin of each domain naming vfio-gpu in its <metadata>",
+        text: include_str!("../demo/hooks/qemu.profiles/vfio-gpu/prepare/begin/10-detach"),
+    },
+    Bundled {
+        path: "qemu.profiles/vfio-gpu/release/end",
+        place: Place::VirtHook,
+        role: "release end of those domains (a single script)",
+        text: include_str!("../demo/hooks/qemu.profiles/vfio-gpu/release/end"),
+    },
+    Bundled {
+        path: "qemu.d/demo-vm/prepare/begin/10-hugepages",
+        place: Place::VirtHook,
+        role: "prepare begin of demo-vm only",
+        text: include_str!("../demo/hooks/qemu.d/demo-vm/prepare/begin/10-hugepages"),
+    },
+    Bundled {
+        path: "qemu.d/demo-vm/release/end",
+        place: Place::VirtHook,
+        role: "release end of demo-vm only (a single script)",
+        text: include_str!("../demo/hooks/qemu.d/demo-vm/release/end"),
+    },
 ];
+
+/// The demo's configuration file: the layout that runs libvirt's scripts,
+/// then the profiles and per-object ones (what libvirt plus virt-hook as its
+/// hook run), and no history, so the demo leaves nothing in the system's.
+const CONFIG: &str = "\
+# virt-hook demo's configuration: `virt-hook --config <this file> run ...`
+# replays an event as the demo played it.
+layout = \"both\"
+audit_log = false
+";
 
 /// The bundled domain XML, for the domain `demo-vm`.
 const DOMAIN: &str = include_str!("../demo/domain.xml");
@@ -88,12 +182,74 @@ struct Tally {
     rewritten: usize,
 }
 
-/// Writes the example hooks directory, plays the lifecycle and prints the
-/// timeline.
+/// The files the demo plays from: everything a `run` needs to replay one of
+/// its events.
+struct Inputs {
+    /// The hooks directory.
+    hooks: PathBuf,
+    /// The configuration file ([`CONFIG`]).
+    config: PathBuf,
+    /// The directory of the domains' documents, `<domain>.xml`.
+    documents: PathBuf,
+}
+
+impl Inputs {
+    /// The document of `domain`.
+    fn document(&self, domain: &str) -> PathBuf {
+        self.documents.join(format!("{domain}.xml"))
+    }
+}
+
+/// How to run an event again: this executable, with the demo's
+/// configuration, hooks directory, documents and plugin directories.
+struct Replay {
+    exe: PathBuf,
+    /// The directories of the plugins the demo loaded, unless the
+    /// executable's own (which is searched anyway).
+    plugin_dirs: Vec<PathBuf>,
+}
+
+impl Replay {
+    fn new(registry: &Registry) -> anyhow::Result<Replay> {
+        let exe = std::env::current_exe().context("cannot find the path of this executable")?;
+        let mut plugin_dirs: Vec<PathBuf> = Vec::new();
+        for driver in NEEDED.iter().filter_map(|d| registry.get(d)) {
+            let dir = driver.file().and_then(Path::parent);
+            if let Some(dir) = dir.filter(|d| Some(*d) != exe.parent()) {
+                if !plugin_dirs.iter().any(|known| known == dir) {
+                    plugin_dirs.push(dir.to_owned());
+                }
+            }
+        }
+        Ok(Replay { exe, plugin_dirs })
+    }
+
+    /// The shell command that runs `step` again.
+    fn command(&self, inputs: &Inputs, step: &Step) -> String {
+        let mut words: Vec<String> = vec![shell_word(&self.exe)];
+        words.push(format!("--config {}", shell_word(&inputs.config)));
+        words.push(format!("--hooks-dir {}", shell_word(&inputs.hooks)));
+        for dir in &self.plugin_dirs {
+            words.push(format!("--plugin-dir {}", shell_word(dir)));
+        }
+        words.push("run".to_owned());
+        words.push(shown_args(&step.args));
+        if let Some(domain) = step.domain {
+            words.push(format!("--input {}", shell_word(&inputs.document(domain))));
+        }
+        words.join(" ")
+    }
+}
+
+/// Writes the example hooks directory, the documents and the
+/// configuration, plays the lifecycle and prints the timeline.
+///
+/// `build` makes the runner from the configuration file and the hooks
+/// directory, as `virt-hook --config FILE --hooks-dir DIR run` does.
 pub(crate) fn demo(
     registry: Registry,
     keep: Option<&Path>,
-    build: impl FnOnce(&Path, Registry) -> anyhow::Result<Runner>,
+    build: impl FnOnce(&Path, &Path, Registry) -> anyhow::Result<Runner>,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     let missing: Vec<&str> = NEEDED.iter().copied().filter(|d| registry.get(d).is_none()).collect();
@@ -104,26 +260,30 @@ pub(crate) fn demo(
             missing.join(" and ")
         );
     }
+    let replay = keep.map(|_| Replay::new(&registry)).transpose()?;
     let temp;
     let root = match keep {
-        Some(dir) => dir.to_owned(),
+        Some(dir) => std::path::absolute(dir)
+            .with_context(|| format!("cannot make {} an absolute path", dir.display()))?,
         None => {
             temp = tempfile::Builder::new().prefix("virt-hook-demo.").tempdir()?;
             temp.path().to_owned()
         }
     };
-    let hooks = write_hooks(&root)?;
-    let runner = build(&hooks, registry)?;
+    let inputs = write_inputs(&root)?;
+    let runner = build(&inputs.config, &inputs.hooks, registry)?;
 
     writeln!(
         out,
         "virt-hook demo: a domain's lifecycle through the hook scripts in {}",
-        hooks.display()
+        inputs.hooks.display()
     )?;
     writeln!(out)?;
+    show_layout(out)?;
     let mut tally = Tally::default();
     for step in LIFECYCLE {
-        play(&runner, &hooks, step, &mut tally, out)?;
+        let replay = replay.as_ref().map(|r| r.command(&inputs, step));
+        play(&runner, &inputs.hooks, step, replay.as_deref(), &mut tally, out)?;
     }
     writeln!(
         out,
@@ -135,38 +295,90 @@ pub(crate) fn demo(
         plural(tally.warnings, "warning"),
     )?;
     match keep {
-        Some(dir) => {
-            writeln!(out, "the hooks directory is kept in {}", dir.join("hooks").display())?
-        }
-        None => writeln!(out, "(run with --keep DIR to keep the hooks directory)")?,
+        Some(_) => writeln!(
+            out,
+            "the hooks directory, the documents and the configuration are kept in {}; \
+             each replay line runs its event again",
+            root.display()
+        )?,
+        None => writeln!(
+            out,
+            "(run with --keep DIR to keep the hooks directory and the documents, \
+             with a command that replays each event)"
+        )?,
     }
     Ok(crate::exit::OK)
 }
 
-fn write_hooks(root: &Path) -> anyhow::Result<PathBuf> {
-    let hooks = root.join("hooks");
-    for (name, text) in HOOKS {
-        let path = hooks.join(name);
-        let dir = path.parent().unwrap_or(&hooks);
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
-        fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))?;
+/// The bundled files, by who runs them.
+fn show_layout(out: &mut impl Write) -> anyhow::Result<()> {
+    let width = name_width();
+    for (place, title) in [
+        (Place::Libvirt, "libvirt runs these itself:"),
+        (Place::VirtHook, "virt-hook runs these, as libvirt's hook (virt-hook install --libvirt):"),
+    ] {
+        writeln!(out, "{title}")?;
+        for file in HOOKS.iter().filter(|f| f.place == place) {
+            writeln!(out, "    {:<width$}  {}", file.path, file.role)?;
+        }
     }
-    fs::set_permissions(root, fs::Permissions::from_mode(0o755))?;
-    Ok(hooks)
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The width of the name column: the longest bundled path.
+fn name_width() -> usize {
+    HOOKS.iter().map(|f| f.path.len()).max().unwrap_or(0)
+}
+
+fn write_inputs(root: &Path) -> anyhow::Result<Inputs> {
+    let inputs = Inputs {
+        hooks: root.join("hooks"),
+        config: root.join("virt-hooks.toml"),
+        documents: root.join("documents"),
+    };
+    for file in HOOKS {
+        write_file(&inputs.hooks, &inputs.hooks.join(file.path), file.text, file.mode())?;
+    }
+    for domain in LIFECYCLE.iter().filter_map(|step| step.domain) {
+        write_file(&inputs.documents, &inputs.document(domain), &document(domain), 0o644)?;
+    }
+    write_file(root, &inputs.config, CONFIG, 0o644)?;
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot set the mode of {}", root.display()))?;
+    Ok(inputs)
+}
+
+/// Writes `text` to `path` with `mode`, creating the directories from
+/// `top` down to it (mode 0755: the security rules refuse scripts under
+/// directories others may write).
+fn write_file(top: &Path, path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(top);
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for dir in dir.ancestors().take_while(|d| d.starts_with(top)) {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot set the mode of {}", dir.display()))?;
+    }
+    fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+    Ok(())
+}
+
+/// The bundled domain XML, named `name`.
+fn document(name: &str) -> String {
+    DOMAIN.replace("<name>demo-vm</name>", &format!("<name>{name}</name>"))
 }
 
 fn play(
     runner: &Runner,
     hooks: &Path,
     step: &Step,
+    replay: Option<&str>,
     tally: &mut Tally,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let xml = step
-        .domain
-        .map(|name| DOMAIN.replace("<name>demo-vm</name>", &format!("<name>{name}</name>")));
+    let xml = step.domain.map(document);
     let [driver, object, operation, sub_operation, extra] = step.args;
     let mut event = Event::new(driver, object, operation, sub_operation, extra);
     if let Some(xml) = &xml {
@@ -195,11 +407,83 @@ fn play(
     }
     if let Some(message) = refusal {
         tally.refused += 1;
-        writeln!(out, "    refused; the user sees:")?;
-        writeln!(out, "    error: {}", message.trim_end())?;
+        writeln!(out, "    refused; the user sees (the environment's values elided):")?;
+        writeln!(out, "    error: {}", without_env_values(message.trim_end()))?;
+    }
+    if let Some(command) = replay {
+        writeln!(out, "    replay: {command}")?;
     }
     writeln!(out)?;
     Ok(())
+}
+
+/// libvirt's failure message with the values of the host's environment
+/// elided: `Child process (LC_ALL=C PATH=/usr/bin:/bin /hooks/qemu ...)`
+/// becomes `Child process (LC_ALL=C PATH=... /hooks/qemu ...)`. The reader
+/// asked for a demo, not for their `PATH` or `HOME`; `LC_ALL=C` is
+/// libvirt's own.
+fn without_env_values(message: &str) -> String {
+    const HEAD: &str = "Child process (";
+    let Some(at) = message.find(HEAD) else {
+        return message.to_owned();
+    };
+    let (before, mut rest) = message.split_at(at + HEAD.len());
+    let mut out = String::from(before);
+    loop {
+        let end = shell_word_end(rest);
+        let word = &rest[..end];
+        match env_name(word) {
+            Some(name) if rest[end..].starts_with(' ') => {
+                if word == "LC_ALL=C" {
+                    out.push_str(word);
+                } else {
+                    out.push_str(name);
+                    out.push_str("=...");
+                }
+                out.push(' ');
+                rest = &rest[end + 1..];
+            }
+            _ => break,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the shell word `text` starts with ends: at the first space outside
+/// single quotes (libvirt's escaping: `'...'`, with `'\''` for a quote).
+fn shell_word_end(text: &str) -> usize {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if !quoted => escaped = true,
+            '\'' => quoted = !quoted,
+            ' ' if !quoted => return i,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// `NAME` when `word` is `NAME=...` and `NAME` a variable's name.
+fn env_name(word: &str) -> Option<&str> {
+    let (name, _) = word.split_once('=')?;
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let valid = (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(name)
+}
+
+/// `path` as one shell word: unchanged when it holds only characters no
+/// shell treats specially, else in single quotes.
+fn shell_word(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let plain = !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c));
+    if plain { text.into_owned() } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -217,16 +501,17 @@ fn timeline(hooks: &Path, outcome: &Outcome, out: &mut impl Write) -> anyhow::Re
     if outcome.scripts.is_empty() {
         writeln!(out, "    (no hook scripts)")?;
     }
+    let width = name_width();
     for run in &outcome.scripts {
         let name = run.path.strip_prefix(hooks).unwrap_or(&run.path);
-        writeln!(
-            out,
-            "    {:<26} {:<9} {:>8}  {}",
+        let line = format!(
+            "    {:<width$}  {:<9} {:>8}  {}",
             name.display(),
             status(run),
             millis(run.duration),
             first_line(run)
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
@@ -248,8 +533,61 @@ fn first_line(run: &ScriptRun) -> String {
     let stream = if run.succeeded() { &run.stdout } else { &run.stderr };
     let text = String::from_utf8_lossy(stream);
     let line = text.lines().next().unwrap_or("").trim();
-    match line.char_indices().nth(67) {
+    match line.char_indices().nth(60) {
         Some((cut, _)) => format!("{}...", &line[..cut]),
         None => line.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_values_are_elided_and_nothing_else() {
+        let message = "Hook script execution failed: internal error: Child process (LC_ALL=C \
+                       PATH=/secret/bin:/usr/bin HOME='/home/my '\\''self' TMPDIR=/t \
+                       '/hooks dir/qemu.d/10-policy' 'my vm' start begin -) unexpected exit \
+                       status 1: PATH=/not/env stays";
+        assert_eq!(
+            without_env_values(message),
+            "Hook script execution failed: internal error: Child process (LC_ALL=C PATH=... \
+             HOME=... TMPDIR=... '/hooks dir/qemu.d/10-policy' 'my vm' start begin -) \
+             unexpected exit status 1: PATH=/not/env stays"
+        );
+    }
+
+    #[test]
+    fn a_path_with_an_equals_sign_is_not_a_variable() {
+        let message = "Child process (LC_ALL=C PATH=/x /tmp/a=b/qemu vm start begin -) unexpected";
+        assert_eq!(
+            without_env_values(message),
+            "Child process (LC_ALL=C PATH=... /tmp/a=b/qemu vm start begin -) unexpected"
+        );
+    }
+
+    #[test]
+    fn messages_without_a_child_process_are_unchanged() {
+        let message = "Hook script execution failed: hook script /h/q timed out after 1s";
+        assert_eq!(without_env_values(message), message);
+    }
+
+    #[test]
+    fn shell_words_quote_what_a_shell_would_split_or_expand() {
+        assert_eq!(shell_word(Path::new("/tmp/d-1/x.xml")), "/tmp/d-1/x.xml");
+        assert_eq!(shell_word(Path::new("/tmp/my dir")), "'/tmp/my dir'");
+        assert_eq!(shell_word(Path::new("/tmp/it's")), "'/tmp/it'\\''s'");
+        assert_eq!(shell_word(Path::new("/tmp/$HOME*")), "'/tmp/$HOME*'");
+        assert_eq!(shell_word(Path::new("")), "''");
+    }
+
+    #[test]
+    fn every_bundled_file_has_a_distinct_path_and_scripts_are_executable() {
+        for (i, file) in HOOKS.iter().enumerate() {
+            assert!(HOOKS[..i].iter().all(|f| f.path != file.path), "{} twice", file.path);
+            let script = !file.path.ends_with(".toml");
+            assert_eq!(file.mode() & 0o111 != 0, script, "{}", file.path);
+            assert_eq!(file.text.starts_with("#!"), script, "{}", file.path);
+        }
     }
 }

@@ -118,7 +118,9 @@ enum Command {
     /// Play a whole domain lifecycle on a bundled example hooks directory,
     /// through the real runner and plugins.
     Demo {
-        /// Write the example hooks directory under DIR and keep it.
+        /// Write the example hooks directory, the documents and the
+        /// configuration under DIR and keep them; each event is printed with
+        /// the `run` command that replays it.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
     },
@@ -344,10 +346,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo { keep } => demo::demo(
             registry,
             keep.as_deref(),
-            |hooks, registry| {
-                let mut config = config.clone();
-                config.set_hooks_dir(hooks, Source::Default);
-                build_runner(&config, registry, Some(Layout::Libvirt))
+            // As `virt-hook --config FILE --hooks-dir DIR run` would: the
+            // replay lines the demo prints run exactly this.
+            |file, hooks, registry| {
+                let mut config = load_config_file(Some(file.to_owned()))?;
+                config.set_hooks_dir(hooks, Source::Flag("--hooks-dir".into()));
+                build_runner(&config, registry, None)
             },
             &mut out,
         )?,
