@@ -353,10 +353,11 @@ impl<'w> Scan<'w> {
     fn end(&mut self) {
         let depth = self.marks.len();
         for found in &mut self.found {
-            if let Capture::Open { depth: d, text } = found
-                && *d == depth
-            {
-                *found = Capture::Done(std::mem::take(text));
+            match found {
+                Capture::Open { depth: d, text } if *d == depth => {
+                    *found = Capture::Done(std::mem::take(text));
+                }
+                _ => {}
             }
         }
         if let Some(mark) = self.marks.pop() {
