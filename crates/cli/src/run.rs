@@ -139,7 +139,7 @@ fn exit_code(err: &RunError) -> u8 {
     }
 }
 
-/// SIGINT and SIGTERM cancel the running hook: its process group is killed
+/// SIGINT and SIGTERM cancel the running hook: it and its descendants are killed
 /// and reaped, and virt-hook exits 130 or 143.
 pub(crate) struct Interrupt {
     pub(crate) cancel: Cancel,

@@ -113,14 +113,14 @@ impl Settings {
 /// a filter's output, the largest document a hook can hand back.
 pub const DEFAULT_MAX_INPUT: u64 = 64 << 20;
 
-/// What to do with descendants of a hook that still hold its pipes after it
-/// exited and the drain window has passed.
+/// What to do with descendants of a hook still alive after it exited (and,
+/// when they hold its pipes, after the drain window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeftoverPolicy {
     /// Leave them running; report them as a warning.
     Leave,
-    /// Kill the hook's process group.
+    /// Kill them: the hook's descendants still alive after it exited.
     Kill,
 }
 

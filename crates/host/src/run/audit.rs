@@ -134,7 +134,7 @@ pub(crate) fn record(
         bytes_out: run.stdout.len() + run.stderr.len(),
         stdout_truncated: run.stdout_truncated,
         stderr_truncated: run.stderr_truncated,
-        leftovers: run.leftovers,
+        leftovers: run.leftovers.clone(),
         refused: run.refused.as_deref(),
         failed: run.error.is_some(),
     };
