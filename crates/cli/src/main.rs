@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 when the operation may go on (or the listing is clean), 1
 //! when it is refused (or something is wrong), 2 for usage and validation
-//! errors, 130/143 when interrupted by SIGINT/SIGTERM.
+//! errors, 128 + the signal number when interrupted (130 SIGINT, 143
+//! SIGTERM, 129 SIGHUP, 131 SIGQUIT, 138/140 SIGUSR1/SIGUSR2).
 //!
 //! Executed under a driver's name (`/etc/libvirt/hooks/qemu -> virt-hook`;
 //! the name of the path the kernel executed, not argv[0]), it is libvirt's
@@ -19,7 +20,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use virt_hooks::{
     Config, DEFAULT_CONFIG_FILE, LIBVIRT_DRIVERS, Layout, PLUGIN_PATH_ENV, Registry,
@@ -167,11 +167,28 @@ pub(crate) mod exit {
     pub(crate) const USAGE: u8 = 2;
     /// Interrupted by SIGINT.
     pub(crate) const SIGINT: u8 = 130;
-    /// Interrupted by SIGTERM.
-    pub(crate) const SIGTERM: u8 = 143;
+}
+
+/// Says what the start-up could not do: without the clean signal state or
+/// the subreaper, hooks run, but with less containment.
+fn report_setup(signals: &std::io::Result<()>, subreaper: &std::io::Result<()>) {
+    if let Err(err) = signals {
+        log::warn!("cannot reset the signal state inherited from the launcher: {err}");
+    }
+    if let Err(err) = subreaper {
+        log::warn!(
+            "cannot become a child subreaper ({err}); descendants of a hook that detach from it \
+             cannot be followed"
+        );
+    }
 }
 
 fn main() -> ExitCode {
+    // Before anything runs (and before any thread exists): a launcher's
+    // blocked signals or ignored SIGCHLD must not reach the hooks' handling,
+    // and orphans of the hooks must come to us, not to init.
+    let signals = virt_hooks::reset_signal_state();
+    let subreaper = virt_hooks::become_subreaper();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let executed = executed_path();
     let result = match hook_driver(&executed) {
@@ -180,11 +197,13 @@ fn main() -> ExitCode {
             // error message; keep stderr for the scripts' words and our
             // errors.
             init_logging(0, "error");
+            report_setup(&signals, &subreaper);
             as_libvirt_hook(&executed, driver, &argv[1..])
         }
         None => {
             let cli = Cli::parse_from(argv);
             init_logging(cli.verbose, "warn");
+            report_setup(&signals, &subreaper);
             run(cli)
         }
     };
@@ -408,10 +427,12 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
     Ok(exit::OK)
 }
 
-/// A `--timeout` value: non-negative seconds.
+/// A `--timeout` value: non-negative seconds, in the range every duration
+/// of the configuration is held to.
 fn seconds(secs: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(secs)
-        .with_context(|| format!("invalid --timeout {secs}: use a number of seconds, 0 for none"))
+    virt_hooks::checked_seconds(secs).map_err(|reason| {
+        anyhow::anyhow!("invalid --timeout {secs:e}: {reason}; use a number of seconds, 0 for none")
+    })
 }
 
 fn init_logging(verbose: u8, quiet_level: &str) {
