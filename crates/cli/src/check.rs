@@ -13,6 +13,7 @@ use crate::{Format, exit};
 pub(crate) fn check(
     runner: &Runner,
     config_error: Option<&anyhow::Error>,
+    config_warnings: &[String],
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
@@ -44,12 +45,16 @@ pub(crate) fn check(
                     })).collect::<Vec<_>>(),
                 },
                 "config_error": config_error.map(describe_config_error),
+                "config_warnings": config_warnings,
             });
             crate::print_json(out, &doc)?;
         }
         Format::Text => print_text(&report, &role, out)?,
     }
     if format == Format::Text {
+        for warning in config_warnings {
+            writeln!(out, "warning: {warning}")?;
+        }
         if problems.is_empty() {
             writeln!(out, "no problems found")?;
         } else {

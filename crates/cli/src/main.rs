@@ -229,6 +229,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         anyhow::bail!("{err}");
     }
     if let Command::Config { format } = cli.command {
+        for warning in config.unknown_sections(&load_registry(&config, None)) {
+            log::warn!("{warning}");
+        }
         return print_config(&config, format, &mut out);
     }
     // A command about one event loads only that event's driver, when a
@@ -264,8 +267,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             &mut out,
         )?,
         Command::Check { format } => {
+            let warnings = config.unknown_sections(&registry);
             let runner = build_runner(&config, registry, None)?;
-            check::check(&runner, config_error.as_ref(), format, &mut out)?
+            check::check(&runner, config_error.as_ref(), &warnings, format, &mut out)?
         }
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;

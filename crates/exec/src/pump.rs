@@ -304,17 +304,24 @@ impl<'a> Pump<'a> {
     }
 
     fn report(&self, left: &Leftovers) {
-        let pids: Vec<String> = left.processes.iter().map(|p| p.pid.to_string()).collect();
+        let list: Vec<String> =
+            left.processes.iter().map(|p| format!("{} ({})", p.pid, p.cmdline)).collect();
+        let more = left.count.saturating_sub(left.processes.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
         let what = if left.count > 0 {
             format!(
-                "{} process(es) it started are still running (pids {})",
+                "{} process(es) it started are still running: {}{more}",
                 left.count,
-                pids.join(", ")
+                list.join(", ")
             )
         } else {
             "its output is held open by a process outside its tree".to_owned()
         };
-        let fate = if left.killed { "; killed them" } else { "" };
+        let fate = match (left.killed, left.count) {
+            (false, _) => String::new(),
+            (true, 1) => "; killed it".to_owned(),
+            (true, n) => format!("; killed all {n}"),
+        };
         log::warn!("{} (pid {}) exited but {what}{fate}", self.program.display(), left.pgid);
     }
 }
