@@ -229,7 +229,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         anyhow::bail!("{err}");
     }
     if let Command::Config { format } = cli.command {
-        for warning in config.unknown_sections(&load_registry(&config, None)) {
+        for warning in load_registry(&config, None).unknown_sections(&config) {
             log::warn!("{warning}");
         }
         return print_config(&config, format, &mut out);
@@ -267,7 +267,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             &mut out,
         )?,
         Command::Check { format } => {
-            let warnings = config.unknown_sections(&registry);
+            let warnings = registry.unknown_sections(&config);
             let runner = build_runner(&config, registry, None)?;
             check::check(&runner, config_error.as_ref(), &warnings, format, &mut out)?
         }

@@ -556,32 +556,6 @@ impl Config {
     }
 }
 
-impl Config {
-    /// The `[drivers.*]` sections that name a driver no loaded plugin
-    /// provides, or an operation its driver does not have: warnings, since
-    /// a plugin may be installed later, but likely typos that would
-    /// otherwise be ignored without a word.
-    pub fn unknown_sections(&self, registry: &crate::Registry) -> Vec<String> {
-        let mut warnings = Vec::new();
-        for (name, driver) in &self.drivers {
-            let Some(loaded) = registry.get(name) else {
-                warnings.push(format!(
-                    "configuration section [drivers.{name}] names no loaded driver; it has no effect"
-                ));
-                continue;
-            };
-            for op in driver.operations.keys() {
-                if !loaded.operations().iter().any(|o| &o.name == op) {
-                    warnings.push(format!(
-                        "configuration section [drivers.{name}.operations.{op}]: driver '{name}' has no operation '{op}'; it has no effect"
-                    ));
-                }
-            }
-        }
-        warnings
-    }
-}
-
 fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
