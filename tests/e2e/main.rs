@@ -15,6 +15,8 @@ mod extend;
 mod guide;
 // Signals, --timeout, the configuration file, `config` and `check`.
 mod robust_cli;
+// Nothing a hook starts escapes; no configuration panics.
+mod containment;
 // virt-hook installed as libvirt's hook: per-object scripts, what libvirt sees.
 
 mod dispatch;

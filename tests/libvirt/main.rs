@@ -84,6 +84,23 @@ impl Drop for Daemon {
     }
 }
 
+/// Returns true if and only if `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+/// The pids of the live `sleep SECS` processes.
+fn sleepers(secs: &str) -> Vec<u32> {
+    let want = format!("sleep\0{secs}\0");
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want.as_bytes()))
+        .filter(|&pid| alive(pid))
+        .collect()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -377,6 +394,51 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     }
     rec.take();
 
+    // A start script that detaches `setsid sleep 100 &` (holding the
+    // pipes, in a session of its own): virsh returns promptly; under
+    // leftovers = "kill" no `sleep 100` is alive afterwards; under "leave"
+    // the audit record names its pid.
+    let audit = work.path().join("audit.jsonl");
+    let pidfile = work.path().join("setsid.pid");
+    fs::create_dir_all(scratch.join("virt-hooks")).unwrap();
+    let detach = rec.script(
+        "qemu.d/vhdom/start/begin/10-setsid",
+        &format!("setsid sleep 100 &\necho $! > {}", pidfile.display()),
+    );
+    for policy in ["kill", "leave"] {
+        let _ = fs::remove_file(&pidfile);
+        let _ = fs::remove_file(&audit);
+        fs::write(
+            scratch.join("virt-hooks/virt-hooks.toml"),
+            format!("leftovers = \"{policy}\"\naudit_log = \"{}\"\n", audit.display()),
+        )
+        .unwrap();
+        let (out, took) = create();
+        assert!(out.status.success(), "{policy}: create: {}", text(&out.stderr));
+        let delay = took.saturating_sub(plain_start);
+        assert!(
+            delay < Duration::from_secs(5),
+            "{policy}: the detached sleep held the start {delay:?}"
+        );
+        let pid: u32 = fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        destroy();
+        if policy == "kill" {
+            assert!(!alive(pid), "the detached sleep {pid} was killed");
+            assert_eq!(sleepers("100"), Vec::<u32>::new(), "no sleep 100 is left");
+        } else {
+            let history = fs::read_to_string(&audit).unwrap_or_default();
+            assert!(
+                history.contains(&format!("\"pid\":{pid},\"cmdline\":\"sleep 100\"")),
+                "{history}"
+            );
+            assert!(alive(pid), "left running under leave");
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+    fs::remove_file(detach).unwrap();
+    fs::remove_file(scratch.join("virt-hooks/virt-hooks.toml")).unwrap();
+    rec.take();
+
     // A hanging start script is killed at its timeout; the start fails.
     fs::create_dir_all(scratch.join("virt-hooks")).unwrap();
     fs::write(
@@ -388,7 +450,7 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     let (out, took) = create();
     assert!(!out.status.success(), "the start must fail");
     let err = text(&out.stderr);
-    assert!(err.contains("timed out after 2s; its process group was killed"), "{err}");
+    assert!(err.contains("timed out after 2s; killed 1 process (pid "), "{err}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     fs::remove_file(hang).unwrap();
     fs::remove_file(scratch.join("virt-hooks/virt-hooks.toml")).unwrap();

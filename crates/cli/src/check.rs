@@ -18,6 +18,7 @@ pub(crate) fn check(
     runner: &Runner,
     layout: Option<Layout>,
     config_error: Option<&anyhow::Error>,
+    config_warnings: &[String],
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
@@ -55,6 +56,7 @@ pub(crate) fn check(
                 },
                 "config_error": config_error.map(describe_config_error),
                 "advisories": report.advisories,
+                "config_warnings": config_warnings,
             });
             crate::print_json(out, &doc)?;
         }
@@ -63,6 +65,9 @@ pub(crate) fn check(
     if format == Format::Text {
         for advisory in &report.advisories {
             writeln!(out, "note: {advisory}")?;
+        }
+        for warning in config_warnings {
+            writeln!(out, "warning: {warning}")?;
         }
         if problems.is_empty() {
             writeln!(out, "no problems found")?;

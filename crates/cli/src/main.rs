@@ -3,7 +3,8 @@
 //!
 //! Exit codes: 0 when the operation may go on (or the listing is clean), 1
 //! when it is refused (or something is wrong), 2 for usage and validation
-//! errors, 130/143 when interrupted by SIGINT/SIGTERM.
+//! errors, 128 + the signal number when interrupted (130 SIGINT, 143
+//! SIGTERM, 129 SIGHUP, 131 SIGQUIT, 138/140 SIGUSR1/SIGUSR2).
 //!
 //! Executed under a driver's name (`/etc/libvirt/hooks/qemu -> virt-hook`;
 //! the name of the path the kernel executed, not argv[0]), it is libvirt's
@@ -244,11 +245,28 @@ pub(crate) mod exit {
     pub(crate) const USAGE: u8 = 2;
     /// Interrupted by SIGINT.
     pub(crate) const SIGINT: u8 = 130;
-    /// Interrupted by SIGTERM.
-    pub(crate) const SIGTERM: u8 = 143;
+}
+
+/// Says what the start-up could not do: without the clean signal state or
+/// the subreaper, hooks run, but with less containment.
+fn report_setup(signals: &std::io::Result<()>, subreaper: &std::io::Result<()>) {
+    if let Err(err) = signals {
+        log::warn!("cannot reset the signal state inherited from the launcher: {err}");
+    }
+    if let Err(err) = subreaper {
+        log::warn!(
+            "cannot become a child subreaper ({err}); descendants of a hook that detach from it \
+             cannot be followed"
+        );
+    }
 }
 
 fn main() -> ExitCode {
+    // Before anything runs (and before any thread exists): a launcher's
+    // blocked signals or ignored SIGCHLD must not reach the hooks' handling,
+    // and orphans of the hooks must come to us, not to init.
+    let signals = virt_hooks::reset_signal_state();
+    let subreaper = virt_hooks::become_subreaper();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let executed = executed_path();
     let result = match hook_driver(&executed) {
@@ -258,6 +276,7 @@ fn main() -> ExitCode {
             // errors.
             // Warnings and errors also go to the system log.
             logger::init(&logger::Setup { verbose: 0, quiet_level: "error", system: true });
+            report_setup(&signals, &subreaper);
             as_libvirt_hook(&executed, driver, &argv[1..])
         }
         None => {
@@ -270,6 +289,7 @@ fn main() -> ExitCode {
                 quiet_level: if cli.quiet { "error" } else { "warn" },
                 system,
             });
+            report_setup(&signals, &subreaper);
             run(cli)
         }
     };
@@ -303,6 +323,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         anyhow::bail!("{err}");
     }
     if let Command::Config { format } = cli.command {
+        for warning in load_registry(&config, None).unknown_sections(&config) {
+            log::warn!("{warning}");
+        }
         return print_config(&config, format, &mut out);
     }
     if let Command::Log(args) = &cli.command {
@@ -356,9 +379,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             &mut out,
         )?,
         Command::Check { layout, format } => {
+            let warnings = registry.unknown_sections(&config);
             let runner = build_runner(&config, registry, None)?;
             let layout = layout.map(Layout::from);
-            check::check(&runner, layout, config_error.as_ref(), format, &mut out)?
+            check::check(&runner, layout, config_error.as_ref(), &warnings, format, &mut out)?
         }
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;
@@ -554,14 +578,17 @@ fn print_config(config: &Config, format: Format, out: &mut impl Write) -> anyhow
     Ok(exit::OK)
 }
 
-/// A `--timeout` value: the configuration's durations (one parser).
+/// A `--timeout` value: the configuration's durations, held to the same
+/// range (one parser).
 fn duration(text: &str) -> Result<Duration, String> {
-    virt_hooks::parse_duration(text).ok_or_else(|| {
-        format!(
+    match virt_hooks::parse_duration(text) {
+        Some(Ok(duration)) => Ok(duration),
+        Some(Err(reason)) => Err(format!("invalid duration '{text}': {reason}")),
+        None => Err(format!(
             "invalid duration '{text}': use seconds (90, 1.5) or a number with a unit (500ms, \
              90s, 5m); 0 for none"
-        )
-    })
+        )),
+    }
 }
 
 /// Prints `value` as one pretty JSON document and a newline: every

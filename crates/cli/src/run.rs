@@ -4,11 +4,11 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::Args;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use virt_hooks::{Cancel, Event, InputSpec, RunError, Runner};
 
 use crate::{Format, exit, input::read_capped};
@@ -166,27 +166,38 @@ fn exit_code(err: &RunError) -> u8 {
     }
 }
 
-/// SIGINT and SIGTERM cancel the running hook: its process group is killed
-/// and reaped, and virt-hook exits 130 or 143.
+/// The signals that cancel the running hook: every signal whose default
+/// action would end virt-hook and leave the hook tree running.
+const CANCELLING: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+
+/// SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 cancel the running
+/// hook: it and its descendants are killed and reaped, and virt-hook exits
+/// 128 + the signal number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).
 pub(crate) struct Interrupt {
     pub(crate) cancel: Cancel,
-    term: Arc<AtomicBool>,
+    /// The last cancelling signal received; 0 for none.
+    signal: Arc<AtomicUsize>,
 }
 
 impl Interrupt {
-    /// Routes SIGINT and SIGTERM to a new [`Cancel`].
+    /// Routes the cancelling signals to a new [`Cancel`].
     pub(crate) fn install() -> anyhow::Result<Interrupt> {
         let cancel = Cancel::new().context("cannot set up signal handling")?;
-        let term = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(SIGTERM, Arc::clone(&term))?;
-        for signal in [SIGINT, SIGTERM] {
-            signal_hook::low_level::pipe::register(signal, cancel.signal_fd()?)?;
+        let signal = Arc::new(AtomicUsize::new(0));
+        for sig in CANCELLING {
+            let number = usize::try_from(sig).unwrap_or_default();
+            signal_hook::flag::register_usize(sig, Arc::clone(&signal), number)?;
+            signal_hook::low_level::pipe::register(sig, cancel.signal_fd()?)?;
         }
-        Ok(Interrupt { cancel, term })
+        Ok(Interrupt { cancel, signal })
     }
 
-    /// 143 after SIGTERM, 130 after SIGINT.
+    /// 128 + the signal that cancelled (130 after SIGINT, 143 after
+    /// SIGTERM); 130 if none was seen.
     pub(crate) fn exit_code(&self) -> u8 {
-        if self.term.load(Ordering::SeqCst) { exit::SIGTERM } else { exit::SIGINT }
+        match u8::try_from(self.signal.load(Ordering::SeqCst)) {
+            Ok(sig @ 1..=64) => 128 + sig,
+            _ => exit::SIGINT,
+        }
     }
 }

@@ -51,7 +51,7 @@ impl Cancel {
         Ok(Cancel { inner: Arc::new(Pipe { read, write }) })
     }
 
-    /// Cancels: a running program's process group gets SIGTERM (SIGKILL
+    /// Cancels: a running program and its descendants get SIGTERM (SIGKILL
     /// after the grace period), and it is reaped before its run returns.
     pub fn cancel(&self) {
         // A full pipe (EAGAIN) means it is cancelled already.

@@ -52,7 +52,7 @@ impl<'a> Command<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// SIGTERM to the process group after this long, SIGKILL after
+    /// SIGTERM to the program and its descendants after this long, SIGKILL after
     /// [`grace`](Limits::grace) more; `None` (the default): never.
     pub timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL, after a timeout or a cancellation.
@@ -70,9 +70,9 @@ pub struct Limits {
     /// used): reserved up front so that output of that size is read
     /// straight into place. Default 0.
     pub stdout_reserve: usize,
-    /// Kill the processes left in the group when the drain window ends with
-    /// the output still held open. Default false: they are only reported.
-    /// (After a timeout or a cancellation the group is always killed.)
+    /// Kill the descendants still alive once the program exited. Default
+    /// false: they are only reported. (After a timeout or a cancellation
+    /// they are always killed.)
     pub kill_leftovers: bool,
 }
 

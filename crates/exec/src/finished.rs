@@ -4,7 +4,7 @@ use std::{io, time::Duration};
 
 use serde::Serialize;
 
-use crate::Capture;
+use crate::{Capture, Process};
 
 /// How a process ended, as `waitpid` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,20 +45,26 @@ pub struct WaitError {
     pub source: io::Error,
 }
 
-/// Processes a program left behind holding its stdout or stderr open after
-/// it exited, found when the drain window ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// Processes a program left behind: every descendant still alive after it
+/// exited (whatever process group or session it moved to, as far as
+/// [`run`](crate::run) can follow it; see [`become_subreaper`](crate::become_subreaper)),
+/// and, when the drain window ended with the output still open, that fact.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[non_exhaustive]
 pub struct Leftovers {
-    /// The program's process group (its pid).
+    /// The program's pid (also its process group id).
     pub pgid: u32,
-    /// How many processes were still in that group. Zero means whatever
-    /// holds the output escaped the group (`setsid`, another process
-    /// group).
+    /// How many of its descendants were still alive.
     pub count: usize,
-    /// True if and only if the group was killed (SIGKILL), per
-    /// [`Limits::kill_leftovers`](crate::Limits::kill_leftovers) or because
-    /// the run was timed out or cancelled.
+    /// The first 64 of them, by pid, with their command lines.
+    pub processes: Vec<Process>,
+    /// True if and only if its stdout or stderr was still held open when
+    /// the drain window ended (by a descendant, or by a process the scan
+    /// could not attribute: then `count` may be zero).
+    pub held_output: bool,
+    /// True if and only if they were killed (frozen with SIGSTOP, then
+    /// SIGKILL), per [`Limits::kill_leftovers`](crate::Limits::kill_leftovers)
+    /// or because the run was timed out or cancelled.
     pub killed: bool,
 }
 
@@ -76,12 +82,17 @@ pub struct Finished {
     pub stderr: Capture,
     /// From the spawn to the end of its output.
     pub duration: Duration,
-    /// True if and only if it ran out of time and its group was killed.
+    /// True if and only if it ran out of time and was killed, with every
+    /// descendant found.
     pub timed_out: bool,
-    /// True if and only if a cancellation stopped it and its group was
-    /// killed.
+    /// True if and only if a cancellation stopped it and it was killed, with
+    /// every descendant found.
     pub cancelled: bool,
-    /// Processes still holding its output open when the drain window ended;
-    /// `None` on the normal path.
+    /// Its descendants still alive after it exited, or its output still held
+    /// open when the drain window ended; `None` on the normal path.
     pub leftovers: Option<Leftovers>,
+    /// The pids of the processes signalled to stop it at a timeout or a
+    /// cancellation (the program and every descendant found), all gone when
+    /// the call returns; empty otherwise.
+    pub killed: Vec<u32>,
 }

@@ -18,12 +18,21 @@ What [`run`] promises:
   served by one `poll` loop, and each output is kept up to its cap
   ([`Capture`]); the rest is read and dropped, and marked truncated.
 * **An end on time**: at the timeout, or when [`Cancel`] is triggered, the
-  process group gets SIGTERM, then SIGKILL after the grace period; the child
-  is reaped (its exit seen through a pidfd) and, once its group was killed,
-  nothing of the group is alive when the call returns (a bounded wait).
-* **Leftovers seen**: processes that keep the output open after the program
-  exited are read for the drain window only, then counted and reported
-  ([`Leftovers`]), and killed if the limits say so.
+  program and every descendant found get SIGTERM by pid, then, after the
+  grace period, the whole tree is frozen (SIGSTOP until a scan finds no
+  process left running, so a forking loop cannot outrun it) and killed
+  (SIGKILL); the child is reaped (its exit seen through a pidfd) and
+  nothing of the tree is alive when the call returns (bounded waits). No
+  signal ever goes to a process group, so a script that moves into
+  another group, or into ours, is still stopped.
+* **Leftovers seen**: once the program exited, every descendant still alive
+  is reported by pid and command line ([`Leftovers`]), whether or not it
+  holds the output, and killed if the limits say so. Processes that keep
+  the output open are read for the drain window only. Descendants are the
+  program's process group, the tree under it by parent links and, in a
+  [child subreaper](become_subreaper), the orphans reparented to us; see
+  the `tree` module's notes for what a process that is not a subreaper
+  cannot follow.
 
 # Example
 
@@ -46,10 +55,11 @@ assert_eq!(finished.status?, WaitStatus::Signaled { signal: 15 });
 
 This crate and `virt-hooks-abi` are the only ones of the workspace with
 `unsafe` code. Here it is confined to one private module: `posix_spawn` with
-its attributes and file actions, and the calling thread's SIGPIPE mask,
-where no safe wrapper exists. Every other system call (pipes, `fcntl`,
-`poll`, `read`/`write`, pidfd, `waitpid`, `kill`) goes through rustix's safe
-API.
+its attributes and file actions, the calling thread's SIGPIPE mask, and
+the reset of a launcher's signal state ([`reset_signal_state`]), where no
+safe wrapper exists. Every other system call (pipes, `fcntl`, `poll`,
+`read`/`write`, pidfds, `waitpid`, `kill`, `prctl`) goes through rustix's
+safe API.
 */
 
 pub use crate::{
@@ -59,6 +69,8 @@ pub use crate::{
     error::SpawnError,
     finished::{Finished, Leftovers, WaitError, WaitStatus},
     run::run,
+    spawn::reset_signal_state,
+    tree::{Process, become_subreaper, is_subreaper},
 };
 
 #[cfg(feature = "baselines")]
@@ -70,9 +82,9 @@ mod command;
 mod deadlines;
 mod error;
 mod finished;
-mod group;
 mod pipes;
 mod pump;
 mod run;
 mod spawn;
 mod streams;
+mod tree;

@@ -10,12 +10,13 @@
 //! * [`Child`]: the pidfd and the reaping;
 //! * [`Deadlines`] and [`Stop`]: the timeout (SIGTERM to the group, SIGKILL
 //!   after the grace period), the drain window after the exit;
-//! * [`Group`]: signalling the group, and counting what it left behind.
+//! * [`Tree`]: every descendant, signalled by pid, frozen and killed, and
+//!   reported when it outlives the child.
 //!
-//! A cancellation stops the child as a timeout does. When the drain window
-//! ends with the pipes still open, the processes left in the child's group
-//! are counted (a scan of `/proc`, only then) and, if the limits say so,
-//! killed; after a timeout or a cancellation they are always killed.
+//! A cancellation stops the child as a timeout does. Once the child is
+//! reaped, its descendants still alive are listed (one scan of `/proc`)
+//! and, if the limits say so, killed; after a timeout or a cancellation
+//! they are always killed.
 
 use std::{
     io,
@@ -34,8 +35,8 @@ use crate::{
     child::Child,
     deadlines::{Deadlines, Stop, Tick},
     finished::Leftovers,
-    group::Group,
     streams::{Stream, Streams},
+    tree::Tree,
 };
 
 /// The longest single poll: a deadline further away is reached in several.
@@ -52,6 +53,7 @@ pub(crate) struct Pumped<'a> {
     pub(crate) timed_out: bool,
     pub(crate) cancelled: bool,
     pub(crate) leftovers: Option<Leftovers>,
+    pub(crate) killed: Vec<u32>,
 }
 
 /// How the loop ended.
@@ -78,7 +80,7 @@ struct Pump<'a> {
     program: &'a Path,
     limits: &'a Limits,
     child: Child,
-    group: Group,
+    tree: Tree,
     streams: Streams<'a>,
     /// The cancel pipe, until it fired once (it stays readable).
     cancel: Option<BorrowedFd<'a>>,
@@ -86,30 +88,33 @@ struct Pump<'a> {
     stop: Stop,
     timed_out: bool,
     cancelled: bool,
+    /// Every pid signalled to stop the child.
+    killed: Vec<u32>,
 }
 
 /// Runs `child` to its end.
 pub(crate) fn pump<'a>(
     program: &'a Path,
     child: Child,
+    tree: Tree,
     streams: Streams<'a>,
     limits: &'a Limits,
     cancel: Option<BorrowedFd<'a>>,
     start: Instant,
 ) -> Pumped<'a> {
-    let group = Group::of(child.pid());
     let deadlines = Deadlines::new(start, limits);
     let pump = Pump {
         program,
         limits,
         child,
-        group,
+        tree,
         streams,
         cancel,
         deadlines,
         stop: Stop::Running,
         timed_out: false,
         cancelled: false,
+        killed: Vec::new(),
     };
     pump.run()
 }
@@ -156,7 +161,7 @@ impl<'a> Pump<'a> {
                 Tick::Wait(next) => return Ok(next),
                 Tick::TimedOut => {
                     log::warn!(
-                        "{} (pid {}) timed out; sending SIGTERM to its process group",
+                        "{} (pid {}) timed out; sending SIGTERM to it and its descendants",
                         self.program.display(),
                         self.child.pid().as_raw_nonzero()
                     );
@@ -213,7 +218,7 @@ impl<'a> Pump<'a> {
                         return Some(if open { End::LeftBehind } else { End::Done });
                     }
                     log::info!(
-                        "{} (process group {}) cancelled; sending SIGTERM to its group",
+                        "{} (pid {}) cancelled; sending SIGTERM to it and its descendants",
                         self.program.display(),
                         self.child.pid().as_raw_nonzero()
                     );
@@ -231,34 +236,62 @@ impl<'a> Pump<'a> {
     /// stop the child.
     fn poll_failed(&mut self, err: &io::Error) -> End {
         log::error!("poll failed while running {}: {err}", self.program.display());
-        self.group.signal(Signal::KILL);
+        self.kill();
         self.child.reap();
         End::Done
     }
 
+    /// Returns true if and only if the child is not reaped yet (its pid is
+    /// still its own).
+    fn child_alive(&self) -> bool {
+        self.child.exited_at().is_none()
+    }
+
     fn terminate(&mut self) {
-        self.group.signal(Signal::TERM);
+        let signalled = self.tree.signal_all(Signal::TERM, self.child_alive());
+        self.note_killed(signalled);
         self.stop = Stop::Terminating(Instant::now());
     }
 
     fn kill(&mut self) {
-        self.group.signal(Signal::KILL);
+        let killed = self.tree.kill_all(self.child_alive());
+        self.note_killed(killed);
         self.stop = Stop::Killed;
     }
 
-    /// After the loop: what was left behind, and, once the child was timed
-    /// out or cancelled, the whole group killed (the child may have exited
-    /// on SIGTERM before the grace ended, leaving processes that ignore it)
-    /// and gone before the run returns.
-    fn finish(self, end: End) -> Pumped<'a> {
-        let doomed = self.stop != Stop::Running;
-        let leftovers = (end == End::LeftBehind)
-            .then(|| self.group.leftovers(doomed || self.limits.kill_leftovers, self.program));
-        if doomed {
-            if self.stop != Stop::Killed {
-                self.group.signal(Signal::KILL);
+    fn note_killed(&mut self, pids: Vec<u32>) {
+        for pid in pids {
+            if !self.killed.contains(&pid) {
+                self.killed.push(pid);
             }
-            self.group.wait_gone(self.program);
+        }
+    }
+
+    /// After the loop: every descendant still alive is a leftover, reported
+    /// and, if the limits say so, killed. Once the child was timed out or
+    /// cancelled, the whole tree is killed (the child may have exited on
+    /// SIGTERM before the grace ended, leaving processes that ignore it)
+    /// and gone before the run returns.
+    fn finish(mut self, end: End) -> Pumped<'a> {
+        let doomed = self.stop != Stop::Running;
+        let (count, processes) = self.tree.survivors();
+        let held_output = end == End::LeftBehind;
+        let mut leftovers = (held_output || count > 0).then(|| Leftovers {
+            pgid: self.child.pid().as_raw_nonzero().get().unsigned_abs(),
+            count,
+            processes,
+            held_output,
+            killed: false,
+        });
+        if doomed {
+            self.kill();
+        }
+        if let Some(left) = &mut leftovers {
+            if !doomed && self.limits.kill_leftovers && left.count > 0 {
+                self.tree.kill_all(false);
+            }
+            left.killed = left.count > 0 && (doomed || self.limits.kill_leftovers);
+            self.report(left);
         }
         Pumped {
             child: self.child,
@@ -266,7 +299,30 @@ impl<'a> Pump<'a> {
             timed_out: self.timed_out,
             cancelled: self.cancelled,
             leftovers,
+            killed: self.killed,
         }
+    }
+
+    fn report(&self, left: &Leftovers) {
+        let list: Vec<String> =
+            left.processes.iter().map(|p| format!("{} ({})", p.pid, p.cmdline)).collect();
+        let more = left.count.saturating_sub(left.processes.len());
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        let what = if left.count > 0 {
+            format!(
+                "{} process(es) it started are still running: {}{more}",
+                left.count,
+                list.join(", ")
+            )
+        } else {
+            "its output is held open by a process outside its tree".to_owned()
+        };
+        let fate = match (left.killed, left.count) {
+            (false, _) => String::new(),
+            (true, 1) => "; killed it".to_owned(),
+            (true, n) => format!("; killed all {n}"),
+        };
+        log::warn!("{} (pid {}) exited but {what}{fate}", self.program.display(), left.pgid);
     }
 }
 

@@ -15,6 +15,7 @@ use crate::{
     pump::pump,
     spawn::{self, Failure, SigPipeGuard},
     streams::Streams,
+    tree::{self, Tree},
 };
 
 /// Runs `command` under `limits` until it has exited, its output is done
@@ -56,6 +57,7 @@ pub fn run(
     let setup = |source| SpawnError::Setup { program: program.to_owned(), source };
     let input = command.stdin;
     let (stdio, for_child) = Stdio::new(input.map(<[u8]>::len)).map_err(setup)?;
+    let spawning = tree::spawning();
     let spawned = spawn::spawn(
         command.program,
         command.argv,
@@ -68,11 +70,12 @@ pub fn run(
         Err(Failure::Exec(source)) => return Err(SpawnError::exec(program, source)),
         Err(Failure::Setup(source)) => return Err(setup(source)),
     };
+    let tree = Tree::new(pid, spawning);
     let child = Child::new(pid);
     let _sigpipe = input.filter(|_| !spawn::sigpipe_ignored()).map(|_| SigPipeGuard::new());
     let out = Capture::with_expected(limits.stdout, limits.stdout_reserve);
     let streams = Streams::new(stdio, input.unwrap_or_default(), out, Capture::new(limits.stderr));
-    let pumped = pump(program, child, streams, limits, cancel.map(Cancel::fd), start);
+    let pumped = pump(program, child, tree, streams, limits, cancel.map(Cancel::fd), start);
     Ok(Finished {
         pid: pid.as_raw_nonzero().get().unsigned_abs(),
         status: pumped.child.into_status(),
@@ -82,5 +85,6 @@ pub fn run(
         timed_out: pumped.timed_out,
         cancelled: pumped.cancelled,
         leftovers: pumped.leftovers,
+        killed: pumped.killed,
     })
 }

@@ -1,5 +1,6 @@
 //! The only module with `unsafe` code: raw `posix_spawn` with its
-//! attributes and file actions, and the calling thread's SIGPIPE mask. No
+//! attributes and file actions, the calling thread's SIGPIPE mask, and the
+//! reset of a launcher's signal state ([`reset_signal_state`]). No
 //! well-kept crate wraps either safely (rustix has no `posix_spawn`, and its
 //! signal-mask calls are `unsafe` themselves), so each is a small safe
 //! function here over `libc`.
@@ -190,6 +191,30 @@ fn every_signal() -> libc::sigset_t {
         *words.add(1) = u32::MAX;
     }
     set
+}
+
+/// Puts the calling thread's signal state back to what a process needs to
+/// run and reap hooks: every signal unblocked, and SIGCHLD at its default
+/// disposition (with SIGCHLD ignored, the kernel reaps children itself and
+/// `waitpid` fails with ECHILD, so every program would seem to have lost its
+/// status). A launcher may leave either behind; signal dispositions and the
+/// mask survive `execve`. For the start of a program, before other threads
+/// exist: the mask is per thread.
+///
+/// # Errors
+///
+/// The OS error of `sigaction` (not expected for SIGCHLD).
+pub fn reset_signal_state() -> io::Result<()> {
+    let empty = sigset(false);
+    // SAFETY: `empty` is an initialised set; a NULL old set is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &empty, ptr::null_mut()) };
+    check(rc)?;
+    // SAFETY: SIG_DFL is a valid disposition for SIGCHLD; `signal` takes no
+    // pointer that must outlive the call.
+    if unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Returns true if and only if SIGPIPE is ignored in this process (then a

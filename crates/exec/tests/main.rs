@@ -14,5 +14,7 @@ mod stop;
 mod leftovers;
 // Programs that do not start, and statuses that are lost.
 mod errors;
+// Descendants that change group or session, or are orphaned: found, killed, reported.
+mod containment;
 // No descriptor, zombie or SIGPIPE leaks, in a process of their own.
 mod accounting;

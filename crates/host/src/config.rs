@@ -113,14 +113,14 @@ impl Settings {
 /// a filter's output, the largest document a hook can hand back.
 pub const DEFAULT_MAX_INPUT: u64 = 64 << 20;
 
-/// What to do with descendants of a hook that still hold its pipes after it
-/// exited and the drain window has passed.
+/// What to do with descendants of a hook still alive after it exited (and,
+/// when they hold its pipes, after the drain window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LeftoverPolicy {
     /// Leave them running; report them as a warning.
     Leave,
-    /// Kill the hook's process group.
+    /// Kill them: the hook's descendants still alive after it exited.
     Kill,
 }
 
@@ -359,14 +359,48 @@ impl Config {
     ///
     /// [`ConfigError::Invalid`] with the line and key.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |line: usize, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line,
+            message,
+        };
         let file: FileConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(1, |span| line_of(text, span.start));
-            ConfigError::Invalid {
-                path: path.to_owned(),
-                line,
-                message: e.message().trim_end().to_owned(),
-            }
+            let message = e.message().trim_end().to_owned();
+            let message = match key_at(text, line) {
+                Some(key)
+                    if !message
+                        .contains(&format!("`{}`", key.rsplit('.').next().unwrap_or(&key))) =>
+                {
+                    format!("{key}: {message}")
+                }
+                _ => message,
+            };
+            invalid(line, message)
         })?;
+        for (key, entries) in [("pass_env", &file.pass_env)] {
+            for name in entries.iter().flatten() {
+                if !is_variable_name(name) {
+                    let line = line_of_key(text, key);
+                    return Err(invalid(
+                        line,
+                        format!(
+                            "{key}: \"{}\" is not an environment variable name (letters, digits and '_', not starting with a digit)",
+                            name.escape_debug()
+                        ),
+                    ));
+                }
+            }
+        }
+        for dir in file.plugin_path.iter().flatten() {
+            if !dir.is_dir() {
+                let reason = if dir.exists() { "is not a directory" } else { "does not exist" };
+                return Err(invalid(
+                    line_of_key(text, "plugin_path"),
+                    format!("plugin_path: {} {reason}", dir.display()),
+                ));
+            }
+        }
         let mut config = Config::default();
         let src = || Source::File(path.to_owned());
         macro_rules! take {
@@ -577,21 +611,55 @@ fn de_duration_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Dura
         Float(f64),
         Text(String),
     }
-    let err = |what: &str| {
+    let err = |what: &str| -> D::Error {
         serde::de::Error::custom(format!(
             "invalid duration {what}: use seconds (120, 0.5) or a string with a unit (\"500ms\", \"2s\", \"5m\")"
         ))
     };
-    Ok(Some(match Raw::deserialize(d)? {
-        Raw::Int(s) => Duration::from_secs(s),
-        Raw::Float(s) if s.is_finite() && s >= 0.0 => Duration::from_secs_f64(s),
-        Raw::Float(s) => return Err(err(&s.to_string())),
-        Raw::Text(t) => parse_duration(&t).ok_or_else(|| err(&format!("\"{t}\"")))?,
-    }))
+    let secs = match Raw::deserialize(d)? {
+        Raw::Int(s) => s.to_string(),
+        Raw::Float(s) if s.abs() >= 1e15 => format!("{s:e}"),
+        Raw::Float(s) => s.to_string(),
+        Raw::Text(t) => t,
+    };
+    match parse_duration(&secs) {
+        Some(Ok(duration)) => Ok(Some(duration)),
+        Some(Err(range)) => Err(serde::de::Error::custom(format!("duration {secs} {range}"))),
+        None => Err(err(&format!("\"{secs}\""))),
+    }
 }
 
-/// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"5m"` or plain seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
+/// The longest duration accepted anywhere (a timeout, a grace, a drain):
+/// one year. Beyond it a value is a typo or an attempt to overflow a clock.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The shortest non-zero duration accepted: one millisecond. Below it a
+/// value cannot mean anything the clocks used here can measure.
+pub const MIN_DURATION: Duration = Duration::from_millis(1);
+
+/// Seconds as a duration, checked: `Err` says why a number (finite,
+/// non-negative) is out of range; zero is allowed (no timeout, no grace).
+///
+/// # Errors
+///
+/// A reason when `secs` is negative, not finite, above [`MAX_DURATION`] or
+/// between zero and [`MIN_DURATION`].
+pub fn checked_seconds(secs: f64) -> Result<Duration, String> {
+    if !secs.is_finite() || secs < 0.0 {
+        return Err("is not a non-negative number of seconds".to_owned());
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!("is too large (at most {}s, one year)", MAX_DURATION.as_secs()));
+    }
+    if secs > 0.0 && secs < MIN_DURATION.as_secs_f64() {
+        return Err("is too small to mean anything (at least 1ms, or 0 for none)".to_owned());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `"500ms"`, `"2s"`, `"1.5s"`, `"5m"` or plain seconds: `None` when
+/// it is not a duration, `Some(Err)` when it is one out of range.
+pub fn parse_duration(text: &str) -> Option<Result<Duration, String>> {
     let text = text.trim();
     let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
         (n, 0.001)
@@ -603,7 +671,38 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         (text, 1.0)
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+    (value.is_finite() && value >= 0.0).then(|| checked_seconds(value * scale))
+}
+
+/// Returns true if and only if `name` can be an environment variable's name
+/// as the shell knows it: ASCII letters, digits and `_`, not starting with
+/// a digit.
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The dotted key set on `line` (1-based) of `text`: the last table header
+/// above it and the name before `=`; `None` when the line sets nothing.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?;
+    let (name, _) = here.split_once('=')?;
+    let name = name.trim().trim_matches('"');
+    let table = lines[..line - 1].iter().rev().map(|l| l.trim()).find(|l| l.starts_with('['));
+    let table = table.map(|t| t.trim_matches(|c| c == '[' || c == ']').trim());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{name}"),
+        _ => name.to_owned(),
+    })
+}
+
+/// The line where the top-level `key` is set (1 if not found).
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+        .map_or(1, |i| i + 1)
 }
 
 /// A size in bytes: a number (`1048576`) or a string with a binary unit
@@ -754,6 +853,48 @@ on_failure = "abort"
     }
 
     #[test]
+    fn every_out_of_range_duration_is_an_error_naming_line_and_key() {
+        let cases = [
+            ("timeout = 1e300\n", "timeout: duration 1e300 is too large"),
+            ("grace = 18446744073709551615\n", "grace: duration 18446744073709551615 is too large"),
+            ("timeout = 18446744073709551615\n", "is too large"),
+            ("drain = \"1e19s\"\n", "drain: duration 1e19s is too large"),
+            ("timeout = 1e-12\n", "timeout: duration 0.000000000001 is too small"),
+            (
+                "\n[drivers.qemu.operations.start]\ntimeout = \"0.0001ms\"\n",
+                "drivers.qemu.operations.start.timeout: duration",
+            ),
+            ("timeout = nan\n", "invalid duration"),
+            ("timeout = -1\n", "invalid duration"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text).expect_err(text).to_string();
+            let line = text.lines().count();
+            assert!(err.contains(&format!("line {line}:")), "{text}: {err}");
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn pass_env_entries_must_be_names_and_plugin_dirs_must_exist() {
+        for bad in ["\"A=B\"", "\"\"", "\"1A\"", "\"A B\""] {
+            let err = parse(&format!("hooks_dir = \"/x\"\npass_env = [\"OK\", {bad}]\n"))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                err.contains("line 2: pass_env:")
+                    && err.contains("not an environment variable name"),
+                "{err}"
+            );
+        }
+        assert!(parse("pass_env = [\"_A1\", \"LANG\"]\n").is_ok());
+        let err =
+            parse("plugin_path = [\"/nonexistent/plugins\"]\n").expect_err("missing").to_string();
+        assert!(err.contains("line 1: plugin_path: /nonexistent/plugins does not exist"), "{err}");
+        assert!(parse("plugin_path = [\"/\"]\n").is_ok());
+    }
+
+    #[test]
     fn sizes_parse_with_units() {
         assert_eq!(parse_size("64MiB"), Some(64 << 20));
         assert_eq!(parse_size("512 KiB"), Some(512 << 10));
@@ -787,10 +928,13 @@ on_failure = "abort"
 
     #[test]
     fn durations_parse_with_units() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("500ms"), Some(Ok(Duration::from_millis(500))));
+        assert_eq!(parse_duration("5m"), Some(Ok(Duration::from_secs(300))));
+        assert_eq!(parse_duration("1.5"), Some(Ok(Duration::from_millis(1500))));
         assert_eq!(parse_duration("-1"), None);
         assert_eq!(parse_duration("x"), None);
+        assert!(matches!(parse_duration("1e300"), Some(Err(_))));
+        assert!(matches!(parse_duration("0.000000000001"), Some(Err(_))));
+        assert_eq!(parse_duration("0"), Some(Ok(Duration::ZERO)));
     }
 }

@@ -17,7 +17,8 @@ public is re-exported here.
 pub use crate::{
     config::{
         Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT,
-        DriverConfig, LeftoverPolicy, OperationConfig, SecurityMode, Source, parse_duration,
+        DriverConfig, LeftoverPolicy, MAX_DURATION, MIN_DURATION, OperationConfig, SecurityMode,
+        Source, checked_seconds, parse_duration,
     },
     drivers::{
         Driver, EventError, PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError,
@@ -48,7 +49,7 @@ pub use virt_hooks_core::{
 /// with a switch that is already cancelled runs no script and returns
 /// [`RunError::Cancelled`] at once.
 #[doc(inline)]
-pub use virt_hooks_exec::Cancel;
+pub use virt_hooks_exec::{Cancel, Process, become_subreaper, is_subreaper, reset_signal_state};
 
 mod config;
 mod drivers;

@@ -103,7 +103,7 @@ fn a_timed_out_group_is_killed_even_when_its_leftovers_ignore_sigterm() {
     assert!(started.elapsed() < Duration::from_secs(10), "did not wait for the 20 s grace");
     let run = &err.outcome().expect("outcome").scripts[0];
     assert!(run.timed_out);
-    let left = run.leftovers.expect("leftovers");
+    let left = run.leftovers.as_ref().expect("leftovers");
     assert!(left.killed && left.count >= 1, "{left:?}");
     assert!(gone(read_pid(&pidfile)), "the stubborn subshell was killed");
 }
@@ -123,7 +123,7 @@ fn a_background_child_holding_stdout_is_reported_after_the_drain_window() {
     assert!(elapsed < Duration::from_secs(10), "returned within the drain window: {elapsed:?}");
     let run = &outcome.scripts[0];
     assert_eq!(run.stdout, b"done\n");
-    let left = run.leftovers.expect("leftovers reported");
+    let left = run.leftovers.as_ref().expect("leftovers reported");
     assert_eq!(Some(left.pgid), run.pid, "the hook's own group");
     assert_eq!((left.count, left.killed), (1, false));
     assert!(alive(bg), "left running under the leave policy");
@@ -149,9 +149,11 @@ fn the_kill_policy_kills_the_leftovers() {
     builder.drain_window(Some(Duration::from_millis(200))).leftovers(LeftoverPolicy::Kill);
     let outcome =
         builder.build().expect("build").run(&qemu("vm1", "start", "begin", "-")).expect("run");
-    let left = outcome.scripts[0].leftovers.expect("leftovers reported");
+    let left = outcome.scripts[0].leftovers.as_ref().expect("leftovers reported");
     assert_eq!((left.count, left.killed), (2, true));
-    assert!(outcome.warnings[0].contains("the group was killed"), "{}", outcome.warnings[0]);
+    let warning = &outcome.warnings[0];
+    assert!(warning.contains("2 process(es) it started are still running"), "{warning}");
+    assert!(warning.contains("; killed 2 processes (pids "), "{warning}");
     assert!(gone(read_pid(&pidfile)), "killed");
 }
 

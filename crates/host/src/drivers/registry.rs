@@ -278,6 +278,33 @@ impl RegistryBuilder {
     }
 }
 
+impl Registry {
+    /// The `[drivers.*]` sections of `config` that name a driver no loaded
+    /// plugin provides, or an operation its driver does not have: warnings,
+    /// since a plugin may be installed later, but likely typos that would
+    /// otherwise be ignored without a word.
+    pub fn unknown_sections(&self, config: &Config) -> Vec<String> {
+        let mut warnings = Vec::new();
+        for (name, driver) in &config.drivers {
+            let Some(loaded) = self.get(name) else {
+                warnings.push(format!(
+                    "configuration section [drivers.{name}] names no loaded driver; it has no effect"
+                ));
+                continue;
+            };
+            for op in driver.operations.keys() {
+                if !loaded.operations().iter().any(|o| &o.name == op) {
+                    warnings.push(format!(
+                        "configuration section [drivers.{name}.operations.{op}]: driver '{name}' \
+                         has no operation '{op}'; it has no effect"
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -107,13 +107,25 @@ pub(crate) fn child_failure(
     out
 }
 
-/// The failure of a script that ran out of time.
-pub(crate) fn timed_out(path: &Path, after: Duration) -> String {
+/// The failure of a script that ran out of time; `killed` are the pids of
+/// the processes stopped (the script and its descendants).
+pub(crate) fn timed_out(path: &Path, after: Duration, killed: &[u32]) -> String {
     format!(
-        "Hook script execution failed: hook script {} timed out after {}s; its process group was killed",
+        "Hook script execution failed: hook script {} timed out after {}s; {}",
         path.display(),
-        seconds(after)
+        seconds(after),
+        killed_processes(killed)
     )
+}
+
+/// What was killed, in words: "killed 3 processes (pids 1, 2, 3)".
+pub(crate) fn killed_processes(pids: &[u32]) -> String {
+    let list = pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+    match pids {
+        [] => "no process of it was left to kill".to_owned(),
+        [pid] => format!("killed 1 process (pid {pid})"),
+        _ => format!("killed {} processes (pids {list})", pids.len()),
+    }
 }
 
 /// The failure of a script the security rules refused.
@@ -122,10 +134,11 @@ pub(crate) fn refused(path: &Path, reason: &str) -> String {
 }
 
 /// The failure of a script stopped by a cancellation.
-pub(crate) fn cancelled(path: &Path) -> String {
+pub(crate) fn cancelled(path: &Path, killed: &[u32]) -> String {
     format!(
-        "Hook script execution failed: hook script {} was cancelled; its process group was killed",
-        path.display()
+        "Hook script execution failed: hook script {} was cancelled; {}",
+        path.display(),
+        killed_processes(killed)
     )
 }
 

@@ -275,7 +275,7 @@ pub(crate) fn record(
         stderr_truncated: run.stderr_truncated,
         stderr_tail: tail(&run.stderr, TAIL_BYTES),
         stdout_tail: (!filter).then(|| tail(&run.stdout, TAIL_BYTES)),
-        leftovers: run.leftovers,
+        leftovers: run.leftovers.clone(),
         refused: run.refused.as_deref(),
         failed: run.error.is_some(),
         error: run.error.as_deref(),

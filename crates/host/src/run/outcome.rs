@@ -83,8 +83,8 @@ pub struct ScriptRun {
     pub stdout_is_output: bool,
     /// True if and only if stderr was longer than the limit and was cut.
     pub stderr_truncated: bool,
-    /// True if and only if it ran out of time and its process group was
-    /// killed.
+    /// True if and only if it ran out of time and was killed, with its
+    /// descendants.
     pub timed_out: bool,
     /// The failure message if it failed (libvirt's text for a bad exit
     /// status), `None` if it succeeded.
@@ -95,11 +95,12 @@ pub struct ScriptRun {
     /// Why the script security rules refused it (it never ran); `None`
     /// when it ran.
     pub refused: Option<String>,
-    /// True if and only if a cancellation stopped it (its process group was
-    /// killed).
+    /// True if and only if a cancellation stopped it (it was killed, with
+    /// its descendants).
     pub cancelled: bool,
-    /// Processes it left behind that still held its output open when the
-    /// drain window ended; `None` on the normal path.
+    /// Its descendants still alive after it exited (by pid and command
+    /// line), or its output still held open when the drain window ended;
+    /// `None` on the normal path.
     pub leftovers: Option<Leftovers>,
     /// The hook profile it ran for (a script of
     /// `<driver>.profiles/<profile>/`); `None` for every other script.

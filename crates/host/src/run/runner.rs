@@ -117,8 +117,8 @@ pub enum RunError {
         /// Every problem, `; `-separated.
         message: String,
     },
-    /// The run was cancelled ([`Runner::run_with`]): the running script's
-    /// process group was killed and no further script ran. `outcome` has
+    /// The run was cancelled ([`Runner::run_with`]): the running script
+    /// and its descendants were killed and no further script ran. `outcome` has
     /// the scripts that ran, the killed one last (marked
     /// [`ScriptRun::cancelled`]).
     #[error("the hook scripts of '{driver} {operation}' were cancelled")]
@@ -280,14 +280,14 @@ impl RunnerBuilder {
         self
     }
 
-    /// How long one script may run before its process group gets SIGTERM
+    /// How long one script may run before it and its descendants get SIGTERM
     /// (default 120 s); [`Duration::ZERO`] means never, as in libvirt.
     pub fn timeout(&mut self, timeout: Duration) -> &mut RunnerBuilder {
         self.settings.timeout = timeout;
         self
     }
 
-    /// How long after SIGTERM the process group gets SIGKILL (default 5 s).
+    /// How long after SIGTERM they get SIGKILL (default 5 s).
     pub fn kill_grace(&mut self, grace: Duration) -> &mut RunnerBuilder {
         self.settings.grace = grace;
         self
@@ -481,7 +481,7 @@ impl Runner {
     }
 
     /// [`run`](Runner::run), stopped by `cancel`: when it is triggered, the
-    /// running script's process group gets SIGTERM, then SIGKILL after the
+    /// running script and its descendants get SIGTERM, then SIGKILL after the
     /// grace period; it is reaped, no further script runs, and the call
     /// returns [`RunError::Cancelled`]. Nothing is left running by the
     /// script's group, and no zombie.
@@ -1071,9 +1071,9 @@ impl Runner {
         let error = if let Some(error) = fin.error.clone() {
             Some(error)
         } else if fin.cancelled {
-            Some(message::cancelled(&path))
+            Some(message::cancelled(&path, &fin.killed))
         } else if fin.timed_out {
-            limits.timeout.map(|t| message::timed_out(&path, t))
+            limits.timeout.map(|t| message::timed_out(&path, t, &fin.killed))
         } else if !fin.status.success() {
             let prefix = profile.map_or(&self.env.prefix, |p| &p.prefix);
             Some(message::child_failure(prefix, &argv, &fin.status, &fin.stderr.data))
@@ -1217,22 +1217,35 @@ fn unsafe_warning(path: &Path, reason: &str) -> String {
 }
 
 fn leftover_warning(path: &Path, left: &Leftovers) -> String {
+    let list: Vec<String> =
+        left.processes.iter().map(|p| format!("{} ({})", p.pid, p.cmdline)).collect();
+    let more = left.count.saturating_sub(left.processes.len());
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
     let held = if left.count > 0 {
-        format!("{} process(es) it started (process group {})", left.count, left.pgid)
+        format!(
+            "{} process(es) it started are still running: {}{more}",
+            left.count,
+            list.join(", ")
+        )
     } else {
-        format!("a process outside its process group {}", left.pgid)
+        format!(
+            "a process outside its tree (pid {}) held its output open after the drain window",
+            left.pgid
+        )
     };
+    let pids: Vec<u32> = left.processes.iter().map(|p| p.pid).collect();
     let fate = if left.killed {
-        "the group was killed"
+        if more.is_empty() {
+            message::killed_processes(&pids)
+        } else {
+            format!("killed {} processes", left.count)
+        }
     } else if left.count > 0 {
-        "they were left running"
+        "they were left running".to_owned()
     } else {
-        "it was left running"
+        "it was left running".to_owned()
     };
-    format!(
-        "hook script {} exited, but {held} still held its output open after the drain window; {fate}",
-        path.display()
-    )
+    format!("hook script {} exited, but {held}; {fate}", path.display())
 }
 
 /// libvirt's `script_ret`: 1 (nothing ran), 0 (all succeeded), -1.

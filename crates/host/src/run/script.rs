@@ -19,7 +19,7 @@ use crate::{config::LeftoverPolicy, hooks::message};
 /// The limits one script runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Limits {
-    /// Kill the process group after this long; `None` never.
+    /// Kill the script and its descendants after this long; `None` never.
     pub(crate) timeout: Option<Duration>,
     /// Between SIGTERM and SIGKILL.
     pub(crate) grace: Duration,
@@ -30,8 +30,7 @@ pub(crate) struct Limits {
     pub(crate) stdout: usize,
     /// The most stderr kept.
     pub(crate) stderr: usize,
-    /// What happens to processes still holding the output after the drain
-    /// window.
+    /// What happens to descendants still alive after the script exited.
     pub(crate) leftovers: LeftoverPolicy,
     /// A filter: the script's stdout is expected to be about as long as its
     /// input, so that much is reserved for it up front.
@@ -60,13 +59,15 @@ pub(crate) struct Finished {
     pub(crate) stdout: Capture,
     pub(crate) stderr: Capture,
     pub(crate) duration: Duration,
-    /// It ran out of time and its group was killed.
+    /// It ran out of time and was killed.
     pub(crate) timed_out: bool,
-    /// A cancellation stopped it and its group was killed.
+    /// A cancellation stopped it.
     pub(crate) cancelled: bool,
+    /// The pids killed to stop it (timeout or cancellation).
+    pub(crate) killed: Vec<u32>,
     /// Its pid, once spawned.
     pub(crate) pid: Option<u32>,
-    /// Processes still holding its output open when the drain window ended.
+    /// Its descendants still alive after it exited.
     pub(crate) leftovers: Option<Leftovers>,
     /// It could not be started, or its status was lost: the message.
     pub(crate) error: Option<String>,
@@ -87,6 +88,7 @@ impl Finished {
             duration: Duration::ZERO,
             timed_out: false,
             cancelled: false,
+            killed: Vec::new(),
             pid: None,
             leftovers: None,
             error: Some(error),
@@ -133,6 +135,7 @@ pub(crate) fn run(
                 duration: done.duration,
                 timed_out: done.timed_out,
                 cancelled: done.cancelled,
+                killed: done.killed,
                 pid: Some(done.pid),
                 leftovers: done.leftovers,
                 error,
@@ -151,6 +154,7 @@ pub(crate) fn run(
                 duration: start.elapsed(),
                 timed_out: false,
                 cancelled: false,
+                killed: Vec::new(),
                 pid: None,
                 leftovers: None,
                 error: None,
