@@ -18,6 +18,11 @@
 #   $VH_LIBVIRT_DIR/log    -> /var/log/libvirt    (qemu domain logs)
 #   $VH_LIBVIRT_DIR/virt-hooks -> /etc/virt-hooks    (virt-hooks.toml for hooks
 #                                                  run by this daemon)
+#   $VH_LIBVIRT_DIR/audit  -> /var/log/virt-hooks (virt-hook's default audit
+#                                                  log, audit.jsonl)
+#   $VH_LIBVIRT_DIR/journal -> /run/systemd/journal (empty: hooks log to the
+#                             journal only while a test binds a datagram
+#                             socket at $VH_LIBVIRT_DIR/journal/socket)
 #   $VH_LIBVIRT_DIR/passwd -> /etc/passwd, $VH_LIBVIRT_DIR/group -> /etc/group
 #                             (host's, plus user/group libvirt-qemu)
 #
@@ -35,6 +40,8 @@
 #   VH_PIDFILE     libvirtd's pid file
 #   VH_LOG         libvirtd's log (util.hook at debug level)
 #   VH_QEMU        the emulator for <emulator> (from setup.sh), if known
+#   VH_AUDIT_DIR   the hooks' /var/log/virt-hooks as seen from the host
+#   VH_JOURNAL_SOCKET  where a test may bind the hooks' journal socket
 #
 # Exit codes: 0 ok; 1 failure; 2 usage; 77 a prerequisite is missing (run
 # setup.sh first) or namespaces cannot be made here.
@@ -53,7 +60,8 @@ URI="qemu+unix:///system?socket=$SOCK"
 # Mount points on the host; created (empty) when missing, removed again on
 # stop if we created them and they are still empty.
 MOUNTS=(/etc/libvirt:etc /run/libvirt:run /var/lib/libvirt:lib
-        /var/cache/libvirt:cache /var/log/libvirt:log /etc/virt-hooks:virt-hooks)
+        /var/cache/libvirt:cache /var/log/libvirt:log /etc/virt-hooks:virt-hooks
+        /var/log/virt-hooks:audit /run/systemd/journal:journal)
 
 daemon_pid() {
     local pid
@@ -66,7 +74,7 @@ daemon_pid() {
 }
 
 write_config() {
-    mkdir -p "$S"/{etc,run,lib,cache,log,virt-hooks} "$S/etc/hooks"
+    mkdir -p "$S"/{etc,run,lib,cache,log,virt-hooks,audit,journal} "$S/etc/hooks"
     # Client-side files the host has (harmless if absent).
     for f in libvirt.conf libvirt-admin.conf; do
         if [[ -e "/etc/libvirt/$f" && ! -e "$S/etc/$f" ]]; then cp "/etc/libvirt/$f" "$S/etc/$f"; fi
@@ -145,6 +153,8 @@ start() {
         mount --bind "$S/cache" /var/cache/libvirt
         mount --bind "$S/log"   /var/log/libvirt
         mount --bind "$S/virt-hooks" /etc/virt-hooks
+        mount --bind "$S/audit" /var/log/virt-hooks
+        mount --bind "$S/journal" /run/systemd/journal
         mount --bind "$S/passwd" /etc/passwd
         mount --bind "$S/group"  /etc/group
         ip link set lo up 2>/dev/null || true
@@ -197,6 +207,8 @@ VH_HOOKS_DIR='$S/etc/hooks'
 VH_PIDFILE='$PIDFILE'
 VH_LOG='$S/libvirtd.log'
 VH_QEMU='$qemu'
+VH_AUDIT_DIR='$S/audit'
+VH_JOURNAL_SOCKET='$S/journal/socket'
 EOF
     log "libvirtd running, pid $pid, uri $URI"
 }
@@ -247,6 +259,15 @@ stop() {
     cleanup
 }
 
+# The pid of a running libvirtd (any), if there is one.
+other_libvirtd() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ "$(readlink "$p/exe" 2>/dev/null)" == */libvirtd ]] && { echo "${p#/proc/}"; return 0; }
+    done
+    return 0
+}
+
 # Kill what is left in the daemon's namespace (qemu, dnsmasq, backgrounded
 # hook children) and remove host mount points we created.
 cleanup() {
@@ -260,6 +281,16 @@ cleanup() {
         [[ -n "${left// /}" ]] && kill -KILL $left 2>/dev/null || true
     fi
     rm -f "$PIDFILE" "$S/mntns"
+    # Another scratch daemon (another VH_LIBVIRT_DIR) may have bind mounts
+    # on these mount points: removing them on the host would silently
+    # detach those mounts in its namespace.  Keep them (and the list, so a
+    # later stop removes them) while any libvirtd runs.
+    local other
+    other="$(other_libvirtd)"
+    if [[ -n "$other" && -s "$S/created-mountpoints" ]]; then
+        log "keeping the mount points: another libvirtd (pid $other) may use them"
+        return 0
+    fi
     if [[ -s "$S/created-mountpoints" ]]; then
         local host
         while read -r host; do rmdir "$host" 2>/dev/null || true; done <"$S/created-mountpoints"

@@ -7,9 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
 
-use virt_hooks_e2e::{HooksDir, binary, copy_file, plugin};
+use virt_hooks_e2e::{
+    HooksDir, binary, copy_file, journal_field, journal_fields, plugin, receive_datagrams,
+};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
@@ -83,46 +84,6 @@ impl Setup {
     }
 }
 
-/// The fields of one native-protocol journal datagram.
-fn journal_fields(datagram: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut fields = Vec::new();
-    let mut rest = datagram;
-    while !rest.is_empty() {
-        let nl = rest.iter().position(|&b| b == b'\n').expect("a field ends with a newline");
-        let line = &rest[..nl];
-        if let Some(eq) = line.iter().position(|&b| b == b'=') {
-            fields.push((text(&line[..eq]), line[eq + 1..].to_vec()));
-            rest = &rest[nl + 1..];
-        } else {
-            // NAME\n, a 64-bit little-endian length, the value, \n.
-            let name = text(line);
-            let len = u64::from_le_bytes(rest[nl + 1..nl + 9].try_into().unwrap()) as usize;
-            let value = rest[nl + 9..nl + 9 + len].to_vec();
-            assert_eq!(rest[nl + 9 + len], b'\n', "binary field {name} ends with a newline");
-            fields.push((name, value));
-            rest = &rest[nl + 10 + len..];
-        }
-    }
-    fields
-}
-
-fn field<'a>(fields: &'a [(String, Vec<u8>)], name: &str) -> Option<String> {
-    fields.iter().find(|(n, _)| n == name).map(|(_, v): &'a (String, Vec<u8>)| text(v))
-}
-
-/// Every datagram received on `socket` until it stays quiet.
-fn receive_all(socket: &UnixDatagram) -> Vec<Vec<u8>> {
-    socket.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    let mut all = Vec::new();
-    let mut buf = vec![0; 1 << 20];
-    while let Ok(n) = socket.recv(&mut buf) {
-        if n > 0 {
-            all.push(buf[..n].to_vec());
-        }
-    }
-    all
-}
-
 #[test]
 fn hook_mode_logs_a_failed_release_script_to_the_journal_with_its_fields() {
     if !Command::new("unshare").args(["--mount", "true"]).status().is_ok_and(|s| s.success()) {
@@ -151,23 +112,23 @@ fn hook_mode_logs_a_failed_release_script_to_the_journal_with_its_fields() {
     // libvirt ignores a release script's status, and quotes nothing.
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "", "stderr stays what libvirt must see");
-    let records: Vec<_> = receive_all(&socket).iter().map(|d| journal_fields(d)).collect();
+    let records: Vec<_> = receive_datagrams(&socket).iter().map(|d| journal_fields(d)).collect();
     let failure = records
         .iter()
-        .find(|f| field(f, "SCRIPT").as_deref() == Some(&*script.to_string_lossy()))
+        .find(|f| journal_field(f, "SCRIPT").as_deref() == Some(&*script.to_string_lossy()))
         .unwrap_or_else(|| panic!("no record names the script: {records:?}"));
-    assert_eq!(field(failure, "SYSLOG_IDENTIFIER").as_deref(), Some("virt-hook"));
-    assert_eq!(field(failure, "PRIORITY").as_deref(), Some("4"), "a warning");
-    assert_eq!(field(failure, "DRIVER").as_deref(), Some("qemu"));
-    assert_eq!(field(failure, "OBJECT").as_deref(), Some("vm1"));
-    assert_eq!(field(failure, "OPERATION").as_deref(), Some("release"));
-    assert_eq!(field(failure, "SUB_OPERATION").as_deref(), Some("end"));
-    assert_eq!(field(failure, "EXIT_STATUS").as_deref(), Some("exit status 4"));
-    assert_eq!(field(failure, "STDERR").as_deref(), Some("cannot unmount /srv/vm1"));
-    let message = field(failure, "MESSAGE").unwrap();
+    assert_eq!(journal_field(failure, "SYSLOG_IDENTIFIER").as_deref(), Some("virt-hook"));
+    assert_eq!(journal_field(failure, "PRIORITY").as_deref(), Some("4"), "a warning");
+    assert_eq!(journal_field(failure, "DRIVER").as_deref(), Some("qemu"));
+    assert_eq!(journal_field(failure, "OBJECT").as_deref(), Some("vm1"));
+    assert_eq!(journal_field(failure, "OPERATION").as_deref(), Some("release"));
+    assert_eq!(journal_field(failure, "SUB_OPERATION").as_deref(), Some("end"));
+    assert_eq!(journal_field(failure, "EXIT_STATUS").as_deref(), Some("exit status 4"));
+    assert_eq!(journal_field(failure, "STDERR").as_deref(), Some("cannot unmount /srv/vm1"));
+    let message = journal_field(failure, "MESSAGE").unwrap();
     assert!(message.contains(&*script.to_string_lossy()), "{message}");
     assert!(message.contains("cannot unmount /srv/vm1"), "{message}");
-    assert!(field(failure, "EVENT_ID").is_some_and(|id| !id.is_empty()));
+    assert!(journal_field(failure, "EVENT_ID").is_some_and(|id| !id.is_empty()));
 
     // The history has it, with the script's message.
     let dir_mode = fs::metadata(audit.parent().unwrap()).unwrap().permissions().mode();
@@ -195,7 +156,7 @@ fn without_a_journal_hook_mode_logs_to_syslog() {
     let socket = UnixDatagram::bind(&path).unwrap();
     let out = setup.libvirt(setup.hook(), &[("VIRT_HOOKS_SYSLOG_SOCKET", &path)]);
     assert_eq!((out.status.code(), text(&out.stderr)), (Some(0), String::new()));
-    let messages: Vec<String> = receive_all(&socket).iter().map(|d| text(d)).collect();
+    let messages: Vec<String> = receive_datagrams(&socket).iter().map(|d| text(d)).collect();
     let failure = messages
         .iter()
         .find(|m| m.contains(&*script.to_string_lossy()))

@@ -1,7 +1,7 @@
 /*!
 Support for the end-to-end tests: the built binary and plugins, the fixture
-plugins, plugin directories to load them from, and a logger that keeps what
-it is given.
+plugins, plugin directories to load them from, a logger that keeps what
+it is given, and the journal's records as a test socket receives them.
 
 `cargo test --workspace` does not put the plugin `.so` files where a test can
 rely on finding them, so [`artifacts`] builds them itself, once per test
@@ -25,6 +25,9 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 pub use virt_hooks_testing::HooksDir;
+
+mod journal;
+pub use journal::{journal_field, journal_fields, receive_datagrams};
 
 /// The environment variable naming a directory of prebuilt artifacts.
 pub const ARTIFACTS_ENV: &str = "VIRT_HOOKS_TEST_ARTIFACTS";
