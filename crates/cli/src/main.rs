@@ -26,6 +26,7 @@ use virt_hooks::{
 };
 
 mod check;
+mod deferred;
 mod demo;
 mod dispatch;
 mod drivers;
@@ -35,6 +36,7 @@ mod install;
 mod log_cmd;
 mod logger;
 mod run;
+mod spool;
 
 /// The name this program answers to; under any other name it is a hook.
 const NAME: &str = "virt-hook";
@@ -183,6 +185,17 @@ enum Command {
         /// The drivers; default every driver virt-hook is installed for.
         drivers: Vec<String>,
     },
+    /// The detached worker that runs the deferred scripts a hook handed
+    /// over (started by virt-hook itself, with the spool entry on stdin).
+    #[command(hide = true, name = "deferred-run")]
+    DeferredRun {
+        /// The spool directory.
+        #[arg(long, value_name = "DIR")]
+        spool: PathBuf,
+        /// The second process: run the entry (the first only starts it).
+        #[arg(long)]
+        detached: bool,
+    },
     /// Print the completion script for SHELL on stdout.
     ///
     /// The packages install them. By hand, for example: `virt-hook
@@ -262,7 +275,10 @@ fn main() -> ExitCode {
             let cli = Cli::parse_from(argv);
             // Commands that run hook scripts also log to the system log;
             // the others create and open nothing.
-            let system = matches!(cli.command, Command::Run { .. } | Command::Dispatch { .. });
+            let system = matches!(
+                cli.command,
+                Command::Run { .. } | Command::Dispatch { .. } | Command::DeferredRun { .. }
+            );
             logger::init(&logger::Setup {
                 verbose: cli.verbose,
                 quiet_level: if cli.quiet { "error" } else { "warn" },
@@ -303,6 +319,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Config { format } = cli.command {
         return print_config(&config, format, &mut out);
     }
+    if let Command::DeferredRun { spool, detached } = &cli.command {
+        let spool = spool::Spool::new(Some(spool), config.deferred_parallel);
+        return deferred::worker(*detached, &spool, |entry| {
+            let mut config = config.clone();
+            config.set_hooks_dir(&entry.hooks_dir, Source::Default);
+            let registry = load_registry(&config, Some(&entry.driver));
+            build_runner(&config, registry, Some(entry.layout))
+        });
+    }
     if let Command::Log(args) = &cli.command {
         // When none is set, the default file, even when not root: reading
         // it is what an administrator does.
@@ -331,7 +356,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 config.set_timeout(timeout, Source::Flag("--timeout".into()));
             }
             let runner = build_runner(&config, registry, None)?;
-            run::run(&runner, &event, config.max_input, format, &mut out)?
+            let spool = spool_of(&config);
+            run::run(&runner, &event, config.max_input, &spool, format, &mut out)?
         }
         Command::Plan { event, layout, format } => {
             let layout = layout.map(Layout::from).or_else(|| {
@@ -359,7 +385,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;
             let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
-            dispatch::dispatch(&runner, &call, config.max_input, &mut out)?
+            dispatch::dispatch(&runner, &call, config.max_input, &spool_of(&config), &mut out)?
         }
         Command::Install { libvirt: _, copy, force, dry_run, drivers } => {
             let loaded: Vec<String> =
@@ -379,6 +405,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             install::uninstall(&config.hooks_dir, &drivers, &known, dry_run, &mut out)?
         }
         Command::Config { .. }
+        | Command::DeferredRun { .. }
         | Command::Log(_)
         | Command::Completions { .. }
         | Command::Generate { .. } => unreachable!("handled above"),
@@ -400,7 +427,7 @@ fn executed_path() -> PathBuf {
 /// `virt-hook.new`) is the command line.
 fn hook_driver(executed: &Path) -> Option<String> {
     let name = executed.file_name()?.to_str()?;
-    if name == NAME {
+    if name == NAME || executed == Path::new(deferred::SELF_EXE) {
         return None;
     }
     if LIBVIRT_DRIVERS.contains(&name) {
@@ -441,9 +468,14 @@ fn as_libvirt_hook(executed: &Path, driver: String, args: &[OsString]) -> anyhow
     let registry = load_registry(&config, Some(&call.driver));
     let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
     let mut out = std::io::stdout().lock();
-    let code = dispatch::dispatch(&runner, &call, config.max_input, &mut out)?;
+    let code = dispatch::dispatch(&runner, &call, config.max_input, &spool_of(&config), &mut out)?;
     out.flush()?;
     Ok(code)
+}
+
+/// The deferred spool of `config`.
+fn spool_of(config: &Config) -> spool::Spool {
+    spool::Spool::new(config.deferred_dir.as_deref(), config.deferred_parallel)
 }
 
 /// The configuration: the file (`--config`, `VIRT_HOOKS_CONFIG` or the
