@@ -360,6 +360,8 @@ fn demo_plays_the_lifecycle_from_any_directory() {
         "error: Hook script execution failed: internal error: Child process (",
         "unexpected exit status 1: policy: forbidden-vm is on the deny list and may not start",
         "qemu demo-vm release end shutdown",
+        "then, after the answer (deferred):",
+        "deferred: demo-vm is running, libvirt is free again",
         "daemon - shutdown - shutdown",
         "summary: 9 events, 23 hook scripts run, 1 operation refused, 1 document rewritten, 0 warnings",
     ] {

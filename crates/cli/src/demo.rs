@@ -17,6 +17,10 @@ const HOOKS: &[(&str, &str)] = &[
     ("qemu.d/10-policy", include_str!("../demo/hooks/qemu.d/10-policy")),
     ("qemu.d/50-restore-memory", include_str!("../demo/hooks/qemu.d/50-restore-memory")),
     ("lxc", include_str!("../demo/hooks/lxc")),
+    (
+        "qemu.d/demo-vm/started/begin/deferred/10-notify",
+        include_str!("../demo/hooks/qemu.d/demo-vm/started/begin/deferred/10-notify"),
+    ),
 ];
 
 /// The bundled domain XML, for the domain `demo-vm`.
@@ -180,6 +184,17 @@ fn play(
         Err(err) => return Err(err).context("the demo event failed unexpectedly"),
     };
     timeline(hooks, &outcome, out)?;
+    if refusal.is_none() && !outcome.deferred.is_empty() {
+        // What virt-hook's worker does once the hook answered libvirt.
+        let document = outcome.document(event.input.unwrap_or_default()).to_vec();
+        let mut after = Event::new(driver, object, operation, sub_operation, extra);
+        if event.input.is_some() {
+            after = after.with_input(&document);
+        }
+        let deferred = runner.run_deferred(&after, &outcome.event_id)?;
+        writeln!(out, "    then, after the answer (deferred):")?;
+        timeline(hooks, &deferred, out)?;
+    }
     tally.scripts += outcome.scripts.len();
     tally.warnings += outcome.warnings.len();
     for warning in &outcome.warnings {

@@ -373,7 +373,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             |hooks, registry| {
                 let mut config = config.clone();
                 config.set_hooks_dir(hooks, Source::Default);
-                build_runner(&config, registry, Some(Layout::Libvirt))
+                // libvirt's scripts, then the per-object ones (the deferred
+                // script of demo-vm's started begin).
+                build_runner(&config, registry, Some(Layout::Both))
             },
             &mut out,
         )?,
