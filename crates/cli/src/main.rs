@@ -475,9 +475,12 @@ fn as_libvirt_hook(executed: &Path, driver: String, args: &[OsString]) -> anyhow
     Ok(code)
 }
 
-/// The deferred spool of `config`.
+/// The deferred spool of `config`: its `deferred_dir`, unless that is the
+/// default and virt-hook is not root (then a directory of its own user's).
 fn spool_of(config: &Config) -> spool::Spool {
-    spool::Spool::new(config.deferred_dir.as_deref(), config.deferred_parallel)
+    let set = config.source_of("deferred_dir") != Source::Default;
+    let dir = (set || rustix::process::geteuid().is_root()).then_some(&*config.deferred_dir);
+    spool::Spool::new(dir, config.deferred_parallel)
 }
 
 /// The configuration: the file (`--config`, `VIRT_HOOKS_CONFIG` or the

@@ -37,10 +37,7 @@ use std::{
 use anyhow::Context;
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
-use virt_hooks::{Event, Layout};
-
-/// Where the spool is as root when the configuration names none.
-pub(crate) const DEFAULT_ROOT_DIR: &str = "/run/virt-hooks/deferred";
+use virt_hooks::{DEFAULT_DEFERRED_DIR, Event, Layout};
 
 /// The most bytes of an entry's header line.
 const MAX_HEADER: u64 = 1 << 20;
@@ -321,13 +318,13 @@ impl Spool {
     }
 }
 
-/// The default spool: [`DEFAULT_ROOT_DIR`] as root, else
+/// The default spool: [`DEFAULT_DEFERRED_DIR`] as root, else
 /// `$XDG_RUNTIME_DIR/virt-hooks/deferred`, else
 /// `<tmp>/virt-hooks-<uid>/deferred`.
 fn default_dir() -> PathBuf {
     let euid = rustix::process::geteuid();
     if euid.is_root() {
-        return PathBuf::from(DEFAULT_ROOT_DIR);
+        return PathBuf::from(DEFAULT_DEFERRED_DIR);
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("virt-hooks/deferred"),

@@ -134,6 +134,10 @@ pub const DEFAULT_MAX_INPUT: u64 = 64 << 20;
 /// scripts' 120 s; a hung one is still stopped.
 pub const DEFAULT_DEFERRED_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Where `virt-hook` keeps the deferred runs it hands over, by default (as
+/// root; another user's `virt-hook` uses its runtime directory).
+pub const DEFAULT_DEFERRED_DIR: &str = "/run/virt-hooks/deferred";
+
 /// The default number of objects whose deferred scripts run at once.
 pub const DEFAULT_DEFERRED_PARALLEL: u32 = 4;
 
@@ -316,8 +320,9 @@ pub struct Config {
     /// Per-script timeout of deferred scripts; zero means none.
     pub deferred_timeout: Duration,
     /// Where `virt-hook` keeps the deferred runs it handed over (its
-    /// spool); `None` for its default (`/run/virt-hooks/deferred` as root).
-    pub deferred_dir: Option<PathBuf>,
+    /// spool): [`DEFAULT_DEFERRED_DIR`] unless set (`virt-hook` not
+    /// running as root uses its runtime directory when it is not set).
+    pub deferred_dir: PathBuf,
     /// How many objects' deferred scripts `virt-hook` runs at once (at
     /// least 1).
     pub deferred_parallel: u32,
@@ -364,7 +369,7 @@ impl Default for Config {
             security,
             layout,
             deferred_timeout,
-            deferred_dir: None,
+            deferred_dir: PathBuf::from(DEFAULT_DEFERRED_DIR),
             deferred_parallel: DEFAULT_DEFERRED_PARALLEL,
             drivers,
             sources: BTreeMap::new(),
@@ -441,7 +446,7 @@ impl Config {
             deferred_timeout
         );
         if let Some(dir) = file.deferred_dir {
-            config.deferred_dir = Some(dir);
+            config.deferred_dir = dir;
             config.sources.insert("deferred_dir", src());
         }
         if let Some(n) = file.deferred_parallel {
@@ -568,9 +573,7 @@ impl Config {
                     "filter_stdout_cap" => json!(self.filter_stdout_cap),
                     "max_input" => json!(self.max_input),
                     "deferred_timeout" => json!(self.deferred_timeout.as_secs_f64()),
-                    "deferred_dir" => {
-                        json!(self.deferred_dir.as_ref().map(|p| p.to_string_lossy()))
-                    }
+                    "deferred_dir" => json!(self.deferred_dir.to_string_lossy()),
                     "deferred_parallel" => json!(self.deferred_parallel),
                     _ => Value::from(text),
                 };
@@ -614,12 +617,7 @@ impl Config {
                 .to_owned(),
             ),
             ("deferred_timeout", secs(self.deferred_timeout)),
-            (
-                "deferred_dir",
-                self.deferred_dir
-                    .as_ref()
-                    .map_or("default".to_owned(), |p| p.display().to_string()),
-            ),
+            ("deferred_dir", self.deferred_dir.display().to_string()),
             ("deferred_parallel", self.deferred_parallel.to_string()),
             ("drivers", self.describe_drivers()),
         ];

@@ -16,7 +16,7 @@ public is re-exported here.
 
 pub use crate::{
     config::{
-        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_DEFERRED_PARALLEL,
+        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_DEFERRED_DIR, DEFAULT_DEFERRED_PARALLEL,
         DEFAULT_DEFERRED_TIMEOUT, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT, DriverConfig,
         LeftoverPolicy, OperationConfig, SecurityMode, Source, parse_duration,
     },
