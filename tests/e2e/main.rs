@@ -24,3 +24,5 @@ mod dispatch;
 mod observe;
 // Read-only commands as an ordinary user; run's stdin, --timeout, -q, typed JSON.
 mod tools;
+// Deferred scripts: after the hook answered, detached, in order, recorded.
+mod deferred;

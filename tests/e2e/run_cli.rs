@@ -352,6 +352,8 @@ fn demo_plays_the_lifecycle_from_any_directory() {
         "error: Hook script execution failed: internal error: Child process (",
         "unexpected exit status 1: policy: forbidden-vm is on the deny list and may not start",
         "qemu demo-vm release end shutdown",
+        "then, after the answer (deferred):",
+        "deferred: demo-vm is running, libvirt is free again",
         "daemon - shutdown - shutdown",
         "qemu.profiles/vfio-gpu/prepare/begin/10-detach",
         "vfio-gpu: would give 0000:01:00.0 to vfio-pci for demo-vm",

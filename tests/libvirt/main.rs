@@ -533,6 +533,7 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     rec.take();
 
     profiles(&daemon, &rec, work.path());
+    deferred_scripts(&daemon, &rec, work.path());
 
     // Shutdown.
     drop(daemon);
@@ -713,4 +714,130 @@ fn profiles(daemon: &Daemon, rec: &Recorder, work: &Path) {
     drop(_defined);
     fs::remove_dir_all(rec.hooks.path().join("qemu.profiles")).unwrap();
     fs::remove_dir_all(rec.hooks.path().join("qemu.d/vhprof")).unwrap();
+}
+
+/// Nanoseconds since the epoch, as `date +%s%N` prints them.
+fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// Waits (at most 30 s) until `done`.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(30), "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The stamps `<object> <tag> <ns>` the deferred scripts appended to `log`.
+fn stamps(log: &Path) -> Vec<(String, String, u128)> {
+    fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split(' ').collect();
+            Some((w.first()?.to_string(), w.get(1)?.to_string(), w.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Deferred scripts (issue 14): they run after the hook answered, so they
+/// can call back into libvirt, and they never hold a domain's start.
+fn deferred_scripts(daemon: &Daemon, rec: &Recorder, work: &Path) {
+    let config = daemon.scratch.join("virt-hooks/virt-hooks.toml");
+    fs::create_dir_all(config.parent().unwrap()).unwrap();
+    // A spool of this suite's own (another suite may run beside it).
+    fs::write(&config, format!("deferred_dir = \"{}\"\n", work.join("spool").display())).unwrap();
+    let virsh = format!("virsh -c '{}'", daemon.uri);
+    let dom = work.join("dom.xml");
+    fs::write(&dom, domain(&daemon.qemu)).unwrap();
+
+    // `started begin`: `virsh domstate` from a deferred script says
+    // running, and `virsh create` returned before the script ended (as a
+    // synchronous script, the same call hangs the start).
+    let state = work.join("state");
+    let done = work.join("started.done");
+    let started = rec.script(
+        "qemu.d/vhdom/started/begin/deferred/10-domstate",
+        &format!(
+            "{virsh} domstate \"$1\" > {state} 2>&1\nsleep 3\ntouch {done}",
+            state = state.display(),
+            done = done.display()
+        ),
+    );
+    // `release end`: runs after `virsh destroy` returned; its `virsh list`
+    // no longer sees the destroyed (transient) domain.
+    let release_log = work.join("release");
+    let release = rec.script(
+        "qemu.d/vhdom/release/end/deferred/10-after",
+        &format!(
+            "{virsh} list --all --name > {l}.list 2>&1\necho \"$1 release $(date +%s%N)\" > {l}",
+            l = release_log.display()
+        ),
+    );
+    let (out, took) = daemon.virsh(&["create", dom.to_str().unwrap()]);
+    assert!(out.status.success(), "create: {}", text(&out.stderr));
+    assert!(!done.exists(), "virsh create returned after the deferred script ended ({took:?})");
+    wait_until("the deferred domstate", || {
+        fs::read_to_string(&state).is_ok_and(|s| !s.trim().is_empty())
+    });
+    assert_eq!(fs::read_to_string(&state).unwrap().trim(), "running");
+    wait_until("the deferred started script", || done.exists());
+    let (out, _) = daemon.virsh(&["destroy", "vhdom"]);
+    assert!(out.status.success(), "destroy: {}", text(&out.stderr));
+    let destroyed = now_ns();
+    wait_until("the deferred release script", || release_log.exists());
+    let stamp = stamps(&release_log);
+    assert!(stamp[0].2 >= destroyed.saturating_sub(1_000_000_000), "{stamp:?}");
+    let list = fs::read_to_string(format!("{}.list", release_log.display())).unwrap();
+    assert!(!list.lines().any(|l| l.trim() == "vhdom"), "{list}");
+    fs::remove_file(started).unwrap();
+    fs::remove_file(release).unwrap();
+
+    // Two domains started at once run their deferred scripts side by side;
+    // one domain's `started` and `stopped` work run one after the other.
+    let log = work.join("stamps");
+    let window = |tag: &str, secs: &str| {
+        format!(
+            "echo \"$1 {tag}-start $(date +%s%N)\" >> {l}\nsleep {secs}\n\
+             echo \"$1 {tag}-end $(date +%s%N)\" >> {l}",
+            l = log.display()
+        )
+    };
+    let mut scripts = Vec::new();
+    for name in ["vhdom", "vhdom2"] {
+        scripts.push(rec.script(
+            &format!("qemu.d/{name}/started/begin/deferred/10-w"),
+            &window("started", "2"),
+        ));
+    }
+    scripts.push(rec.script("qemu.d/vhdom/stopped/end/deferred/10-w", &window("stopped", "0.3")));
+    let dom2 = work.join("dom2.xml");
+    fs::write(&dom2, domain(&daemon.qemu).replace("vhdom", "vhdom2")).unwrap();
+    std::thread::scope(|s| {
+        for file in [&dom, &dom2] {
+            s.spawn(move || {
+                let (out, _) = daemon.virsh(&["create", file.to_str().unwrap()]);
+                assert!(out.status.success(), "create: {}", text(&out.stderr));
+            });
+        }
+    });
+    for name in ["vhdom", "vhdom2"] {
+        let (out, _) = daemon.virsh(&["destroy", name]);
+        assert!(out.status.success(), "destroy {name}: {}", text(&out.stderr));
+    }
+    wait_until("every deferred window", || stamps(&log).len() == 6);
+    let s = stamps(&log);
+    let at = |object: &str, tag: &str| {
+        s.iter().find(|(o, t, _)| o == object && t == tag).map(|x| x.2).unwrap()
+    };
+    assert!(at("vhdom2", "started-start") < at("vhdom", "started-end"), "side by side: {s:?}");
+    assert!(at("vhdom", "started-start") < at("vhdom2", "started-end"), "side by side: {s:?}");
+    assert!(at("vhdom", "started-end") <= at("vhdom", "stopped-start"), "in order: {s:?}");
+    for script in scripts {
+        fs::remove_file(script).unwrap();
+    }
+    fs::remove_file(&config).unwrap();
+    rec.take();
 }

@@ -96,6 +96,12 @@ const HOOKS: &[Bundled] = &[
         text: include_str!("../demo/hooks/qemu.d/demo-vm/prepare/begin/10-hugepages"),
     },
     Bundled {
+        path: "qemu.d/demo-vm/started/begin/deferred/10-notify",
+        place: Place::VirtHook,
+        role: "started begin of demo-vm, after virt-hook answered libvirt (deferred)",
+        text: include_str!("../demo/hooks/qemu.d/demo-vm/started/begin/deferred/10-notify"),
+    },
+    Bundled {
         path: "qemu.d/demo-vm/release/end",
         place: Place::VirtHook,
         role: "release end of demo-vm only (a single script)",
@@ -392,6 +398,17 @@ fn play(
         Err(err) => return Err(err).context("the demo event failed unexpectedly"),
     };
     timeline(hooks, &outcome, out)?;
+    if refusal.is_none() && !outcome.deferred.is_empty() {
+        // What virt-hook's worker does once the hook answered libvirt.
+        let document = outcome.document(event.input.unwrap_or_default()).to_vec();
+        let mut after = Event::new(driver, object, operation, sub_operation, extra);
+        if event.input.is_some() {
+            after = after.with_input(&document);
+        }
+        let deferred = runner.run_deferred(&after, &outcome.event_id)?;
+        writeln!(out, "    then, after the answer (deferred):")?;
+        timeline(hooks, &deferred, out)?;
+    }
     tally.scripts += outcome.scripts.len();
     tally.warnings += outcome.warnings.len();
     for warning in &outcome.warnings {

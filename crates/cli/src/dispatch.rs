@@ -17,9 +17,10 @@ use std::io::{IsTerminal, Write};
 
 use virt_hooks::{Event, InputSpec, RunError, Runner, ScriptStatus};
 
-use crate::exit;
 use crate::input::read_capped;
 use crate::run::Interrupt;
+use crate::spool::Spool;
+use crate::{deferred, exit};
 
 /// What libvirt passed: the driver (our file name) and its four arguments.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ pub(crate) fn dispatch(
     runner: &Runner,
     call: &Call,
     max_input: u64,
+    spool: &Spool,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     let [object, operation, sub_operation, extra] = &call.args;
@@ -93,6 +95,10 @@ pub(crate) fn dispatch(
             if let Some(document) = &outcome.output {
                 out.write_all(document)?;
             }
+            // The answer first; then the deferred scripts go to a worker
+            // that holds none of libvirt's pipes, and this process exits.
+            out.flush()?;
+            deferred::hand_over(runner, spool, &event, &outcome);
             Ok(exit::OK)
         }
         Err(

@@ -84,7 +84,8 @@ pub(crate) fn log(args: &LogArgs, path: Option<&Path>, out: &mut impl Write) -> 
 }
 
 /// One record as one line: time, event, script, status, duration, first
-/// line of stderr (or the failure's message, or a decision's reason).
+/// line of stderr (or the failure's message, or a decision's reason). A
+/// deferred script's status reads `deferred: <status>`.
 fn line(e: &HistoryEntry) -> String {
     let time = humantime::format_rfc3339_seconds(e.time);
     let event =
@@ -93,6 +94,7 @@ fn line(e: &HistoryEntry) -> String {
     match &e.script {
         Some(script) => {
             let status = e.status.as_deref().unwrap_or("?");
+            let status = if e.deferred { format!("deferred: {status}") } else { status.to_owned() };
             let duration =
                 e.duration.map_or("?".to_owned(), |d| format!("{:.3}s", d.as_secs_f64()));
             let words = e

@@ -27,6 +27,7 @@ use virt_hooks::{
 };
 
 mod check;
+mod deferred;
 mod demo;
 mod dispatch;
 mod drivers;
@@ -36,6 +37,7 @@ mod install;
 mod log_cmd;
 mod logger;
 mod run;
+mod spool;
 
 /// The name this program answers to; under any other name it is a hook.
 const NAME: &str = "virt-hook";
@@ -186,6 +188,17 @@ enum Command {
         /// The drivers; default every driver virt-hook is installed for.
         drivers: Vec<String>,
     },
+    /// The detached worker that runs the deferred scripts a hook handed
+    /// over (started by virt-hook itself, with the spool entry on stdin).
+    #[command(hide = true, name = "deferred-run")]
+    DeferredRun {
+        /// The spool directory.
+        #[arg(long, value_name = "DIR")]
+        spool: PathBuf,
+        /// The second process: run the entry (the first only starts it).
+        #[arg(long)]
+        detached: bool,
+    },
     /// Print the completion script for SHELL on stdout.
     ///
     /// The packages install them. By hand, for example: `virt-hook
@@ -283,7 +296,10 @@ fn main() -> ExitCode {
             let cli = Cli::parse_from(argv);
             // Commands that run hook scripts also log to the system log;
             // the others create and open nothing.
-            let system = matches!(cli.command, Command::Run { .. } | Command::Dispatch { .. });
+            let system = matches!(
+                cli.command,
+                Command::Run { .. } | Command::Dispatch { .. } | Command::DeferredRun { .. }
+            );
             logger::init(&logger::Setup {
                 verbose: cli.verbose,
                 quiet_level: if cli.quiet { "error" } else { "warn" },
@@ -328,6 +344,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         return print_config(&config, format, &mut out);
     }
+    if let Command::DeferredRun { spool, detached } = &cli.command {
+        let spool = spool::Spool::new(Some(spool), config.deferred_parallel);
+        return deferred::worker(*detached, &spool, |entry| {
+            let mut config = config.clone();
+            config.set_hooks_dir(&entry.hooks_dir, Source::Default);
+            let registry = load_registry(&config, Some(&entry.driver));
+            build_runner(&config, registry, Some(entry.layout))
+        });
+    }
     if let Command::Log(args) = &cli.command {
         // When none is set, the default file, even when not root: reading
         // it is what an administrator does.
@@ -356,7 +381,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 config.set_timeout(timeout, Source::Flag("--timeout".into()));
             }
             let runner = build_runner(&config, registry, None)?;
-            run::run(&runner, &event, config.max_input, format, &mut out)?
+            let spool = spool_of(&config);
+            run::run(&runner, &event, config.max_input, &spool, format, &mut out)?
         }
         Command::Plan { event, layout, format } => {
             let layout = layout.map(Layout::from).or_else(|| {
@@ -387,7 +413,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dispatch { driver, args } => {
             let call = dispatch::Call::new(driver, args)?;
             let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
-            dispatch::dispatch(&runner, &call, config.max_input, &mut out)?
+            dispatch::dispatch(&runner, &call, config.max_input, &spool_of(&config), &mut out)?
         }
         Command::Install { libvirt: _, copy, force, dry_run, drivers } => {
             let loaded: Vec<String> =
@@ -407,6 +433,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             install::uninstall(&config.hooks_dir, &drivers, &known, dry_run, &mut out)?
         }
         Command::Config { .. }
+        | Command::DeferredRun { .. }
         | Command::Log(_)
         | Command::Completions { .. }
         | Command::Generate { .. } => unreachable!("handled above"),
@@ -428,7 +455,7 @@ fn executed_path() -> PathBuf {
 /// `virt-hook.new`) is the command line.
 fn hook_driver(executed: &Path) -> Option<String> {
     let name = executed.file_name()?.to_str()?;
-    if name == NAME {
+    if name == NAME || executed == Path::new(deferred::SELF_EXE) {
         return None;
     }
     if LIBVIRT_DRIVERS.contains(&name) {
@@ -469,9 +496,17 @@ fn as_libvirt_hook(executed: &Path, driver: String, args: &[OsString]) -> anyhow
     let registry = load_registry(&config, Some(&call.driver));
     let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
     let mut out = std::io::stdout().lock();
-    let code = dispatch::dispatch(&runner, &call, config.max_input, &mut out)?;
+    let code = dispatch::dispatch(&runner, &call, config.max_input, &spool_of(&config), &mut out)?;
     out.flush()?;
     Ok(code)
+}
+
+/// The deferred spool of `config`: its `deferred_dir`, unless that is the
+/// default and virt-hook is not root (then a directory of its own user's).
+fn spool_of(config: &Config) -> spool::Spool {
+    let set = config.source_of("deferred_dir") != Source::Default;
+    let dir = (set || rustix::process::geteuid().is_root()).then_some(&*config.deferred_dir);
+    spool::Spool::new(dir, config.deferred_parallel)
 }
 
 /// The configuration: the file (`--config`, `VIRT_HOOKS_CONFIG` or the

@@ -11,7 +11,7 @@ use clap::Args;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use virt_hooks::{Cancel, Event, InputSpec, RunError, Runner};
 
-use crate::{Format, exit, input::read_capped};
+use crate::{Format, deferred, exit, input::read_capped, spool::Spool};
 
 /// The five arguments a hook script receives after its path.
 #[derive(Debug, Args)]
@@ -83,6 +83,7 @@ pub(crate) fn run(
     runner: &Runner,
     args: &EventArgs,
     max_input: u64,
+    spool: &Spool,
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
@@ -107,6 +108,9 @@ pub(crate) fn run(
                 }
                 Format::Text => {}
             }
+            out.flush()?;
+            // As libvirt's hook: after the answer, by a detached worker.
+            deferred::hand_over(runner, spool, &event, &outcome);
             Ok(exit::OK)
         }
         Err(err) => {
@@ -136,12 +140,21 @@ pub(crate) fn plan(
                     crate::print_json(out, &plan)?;
                 }
                 Format::Text => {
-                    for script in &plan.scripts {
-                        match &script.profile {
-                            Some(profile) => {
-                                writeln!(out, "{}  (profile {profile})", script.path.display())?;
-                            }
-                            None => writeln!(out, "{}", script.path.display())?,
+                    let deferred = plan.deferred.iter().map(|s| (s, true));
+                    for (script, deferred) in
+                        plan.scripts.iter().map(|s| (s, false)).chain(deferred)
+                    {
+                        let notes: Vec<String> = [
+                            deferred.then(|| "deferred".to_owned()),
+                            script.profile.as_ref().map(|p| format!("profile {p}")),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                        if notes.is_empty() {
+                            writeln!(out, "{}", script.path.display())?;
+                        } else {
+                            writeln!(out, "{}  ({})", script.path.display(), notes.join(", "))?;
                         }
                     }
                 }

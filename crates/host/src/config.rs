@@ -57,6 +57,8 @@ pub(crate) struct Settings {
     pub(crate) security: SecurityMode,
     /// Which scripts an event runs.
     pub(crate) layout: Layout,
+    /// Per-script timeout of deferred scripts; zero means none.
+    pub(crate) deferred_timeout: Duration,
     /// Per-driver and per-operation values, over the global ones.
     pub(crate) drivers: BTreeMap<String, DriverConfig>,
 }
@@ -78,6 +80,7 @@ impl Default for Settings {
             leftovers: LeftoverPolicy::Leave,
             security: SecurityMode::Strict,
             layout: Layout::Libvirt,
+            deferred_timeout: DEFAULT_DEFERRED_TIMEOUT,
             drivers: BTreeMap::new(),
         }
     }
@@ -93,6 +96,19 @@ impl Settings {
             .and_then(|o| o.timeout)
             .or_else(|| d.and_then(|d| d.timeout))
             .unwrap_or(self.timeout);
+        (!t.is_zero()).then_some(t)
+    }
+
+    /// The per-script timeout of one operation's deferred scripts: the
+    /// operation's `deferred_timeout`, else the driver's, else the global
+    /// one. `None` when it is zero (no timeout).
+    pub(crate) fn deferred_timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
+        let d = self.drivers.get(driver);
+        let t = d
+            .and_then(|d| d.operations.get(operation))
+            .and_then(|o| o.deferred_timeout)
+            .or_else(|| d.and_then(|d| d.deferred_timeout))
+            .unwrap_or(self.deferred_timeout);
         (!t.is_zero()).then_some(t)
     }
 
@@ -112,6 +128,18 @@ impl Settings {
 /// own RPC limit on one string is a few MiB) and equal to the default cap on
 /// a filter's output, the largest document a hook can hand back.
 pub const DEFAULT_MAX_INPUT: u64 = 64 << 20;
+
+/// The default per-script timeout of deferred scripts: 10 minutes. They
+/// hold no operation, so they may take longer than the synchronous
+/// scripts' 120 s; a hung one is still stopped.
+pub const DEFAULT_DEFERRED_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where `virt-hook` keeps the deferred runs it hands over, by default (as
+/// root; another user's `virt-hook` uses its runtime directory).
+pub const DEFAULT_DEFERRED_DIR: &str = "/run/virt-hooks/deferred";
+
+/// The default number of objects whose deferred scripts run at once.
+pub const DEFAULT_DEFERRED_PARALLEL: u32 = 4;
 
 /// What to do with descendants of a hook still alive after it exited (and,
 /// when they hold its pipes, after the drain window).
@@ -192,6 +220,9 @@ pub struct OperationConfig {
     /// Overrides the driver's failure policy for this operation.
     #[serde(default, deserialize_with = "de_policy_opt")]
     pub on_failure: Option<FailurePolicy>,
+    /// Per-script timeout of this operation's deferred scripts.
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    pub deferred_timeout: Option<Duration>,
 }
 
 /// Settings for one driver.
@@ -201,6 +232,9 @@ pub struct DriverConfig {
     /// Per-script timeout for this driver's operations.
     #[serde(default, deserialize_with = "de_duration_opt")]
     pub timeout: Option<Duration>,
+    /// Per-script timeout of this driver's deferred scripts.
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    pub deferred_timeout: Option<Duration>,
     /// Per-operation settings, by operation name.
     #[serde(default)]
     pub operations: BTreeMap<String, OperationConfig>,
@@ -233,6 +267,10 @@ struct FileConfig {
     leftovers: Option<LeftoverPolicy>,
     security: Option<SecurityMode>,
     layout: Option<Layout>,
+    #[serde(default, deserialize_with = "de_duration_opt")]
+    deferred_timeout: Option<Duration>,
+    deferred_dir: Option<PathBuf>,
+    deferred_parallel: Option<u32>,
     #[serde(default)]
     drivers: BTreeMap<String, DriverConfig>,
 }
@@ -279,6 +317,15 @@ pub struct Config {
     pub security: SecurityMode,
     /// Which scripts an event runs.
     pub layout: Layout,
+    /// Per-script timeout of deferred scripts; zero means none.
+    pub deferred_timeout: Duration,
+    /// Where `virt-hook` keeps the deferred runs it handed over (its
+    /// spool): [`DEFAULT_DEFERRED_DIR`] unless set (`virt-hook` not
+    /// running as root uses its runtime directory when it is not set).
+    pub deferred_dir: PathBuf,
+    /// How many objects' deferred scripts `virt-hook` runs at once (at
+    /// least 1).
+    pub deferred_parallel: u32,
     /// Per-driver settings.
     pub drivers: BTreeMap<String, DriverConfig>,
     sources: BTreeMap<&'static str, Source>,
@@ -301,6 +348,7 @@ impl Default for Config {
             leftovers,
             security,
             layout,
+            deferred_timeout,
             drivers,
         } = Settings::default();
         let bytes = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
@@ -320,6 +368,9 @@ impl Default for Config {
             leftovers,
             security,
             layout,
+            deferred_timeout,
+            deferred_dir: PathBuf::from(DEFAULT_DEFERRED_DIR),
+            deferred_parallel: DEFAULT_DEFERRED_PARALLEL,
             drivers,
             sources: BTreeMap::new(),
         }
@@ -425,8 +476,24 @@ impl Config {
             max_input,
             leftovers,
             security,
-            layout
+            layout,
+            deferred_timeout
         );
+        if let Some(dir) = file.deferred_dir {
+            config.deferred_dir = dir;
+            config.sources.insert("deferred_dir", src());
+        }
+        if let Some(n) = file.deferred_parallel {
+            if n == 0 {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: key_line(text, "deferred_parallel"),
+                    message: "deferred_parallel must be at least 1".to_owned(),
+                });
+            }
+            config.deferred_parallel = n;
+            config.sources.insert("deferred_parallel", src());
+        }
         if let Some(audit) = file.audit_log {
             config.audit_log = audit;
             config.sources.insert("audit_log", src());
@@ -487,14 +554,21 @@ impl Config {
         settings.leftovers = self.leftovers;
         settings.security = self.security;
         settings.layout = self.layout;
+        settings.deferred_timeout = self.deferred_timeout;
         for (driver, d) in &self.drivers {
             if let Some(t) = d.timeout {
                 settings.drivers.entry(driver.clone()).or_default().timeout = Some(t);
+            }
+            if let Some(t) = d.deferred_timeout {
+                settings.drivers.entry(driver.clone()).or_default().deferred_timeout = Some(t);
             }
             for (op, o) in &d.operations {
                 let entry = settings.operation(driver, op);
                 if let Some(t) = o.timeout {
                     entry.timeout = Some(t);
+                }
+                if let Some(t) = o.deferred_timeout {
+                    entry.deferred_timeout = Some(t);
                 }
                 if let Some(p) = o.on_failure {
                     entry.on_failure = Some(p);
@@ -532,6 +606,9 @@ impl Config {
                     "stderr_cap" => json!(self.stderr_cap),
                     "filter_stdout_cap" => json!(self.filter_stdout_cap),
                     "max_input" => json!(self.max_input),
+                    "deferred_timeout" => json!(self.deferred_timeout.as_secs_f64()),
+                    "deferred_dir" => json!(self.deferred_dir.to_string_lossy()),
+                    "deferred_parallel" => json!(self.deferred_parallel),
                     _ => Value::from(text),
                 };
                 (key, value, source)
@@ -573,6 +650,9 @@ impl Config {
                 }
                 .to_owned(),
             ),
+            ("deferred_timeout", secs(self.deferred_timeout)),
+            ("deferred_dir", self.deferred_dir.display().to_string()),
+            ("deferred_parallel", self.deferred_parallel.to_string()),
             ("drivers", self.describe_drivers()),
         ];
         rows.into_iter().map(|(k, v)| (k, v, self.source_of(k))).collect()
@@ -584,9 +664,15 @@ impl Config {
             if let Some(t) = d.timeout {
                 parts.push(format!("{name}.timeout={}s", t.as_secs_f64()));
             }
+            if let Some(t) = d.deferred_timeout {
+                parts.push(format!("{name}.deferred_timeout={}s", t.as_secs_f64()));
+            }
             for (op, o) in &d.operations {
                 if let Some(t) = o.timeout {
                     parts.push(format!("{name}.{op}.timeout={}s", t.as_secs_f64()));
+                }
+                if let Some(t) = o.deferred_timeout {
+                    parts.push(format!("{name}.{op}.deferred_timeout={}s", t.as_secs_f64()));
                 }
                 if let Some(p) = o.on_failure {
                     parts.push(format!("{name}.{op}.on_failure={p}"));
@@ -595,6 +681,11 @@ impl Config {
         }
         if parts.is_empty() { "none".to_owned() } else { parts.join(", ") }
     }
+}
+
+/// The line of the first line that sets `key` (1 when none does).
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines().position(|l| l.trim_start().starts_with(key)).map_or(1, |i| i + 1)
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

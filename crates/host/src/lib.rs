@@ -16,9 +16,10 @@ public is re-exported here.
 
 pub use crate::{
     config::{
-        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT,
-        DriverConfig, LeftoverPolicy, MAX_DURATION, MIN_DURATION, OperationConfig, SecurityMode,
-        Source, checked_seconds, parse_duration,
+        Config, ConfigError, DEFAULT_CONFIG_FILE, DEFAULT_DEFERRED_DIR, DEFAULT_DEFERRED_PARALLEL,
+        DEFAULT_DEFERRED_TIMEOUT, DEFAULT_HOOKS_DIR, DEFAULT_MAX_INPUT, DriverConfig,
+        LeftoverPolicy, MAX_DURATION, MIN_DURATION, OperationConfig, SecurityMode, Source,
+        checked_seconds, parse_duration,
     },
     drivers::{
         Driver, EventError, PLUGIN_PATH_ENV, PLUGIN_PREFIX, PLUGIN_SUFFIX, PluginError,
@@ -26,8 +27,8 @@ pub use crate::{
         SYSTEM_PLUGIN_DIR,
     },
     hooks::{
-        Layout, PROFILE_ENV, PROFILE_FILE, PROPERTY_ENV_PREFIX, ProfileDecl, ProfileFileError,
-        PropertyInfo, SecurityProblem,
+        DEFERRED_DIR, Layout, PROFILE_ENV, PROFILE_FILE, PROPERTY_ENV_PREFIX, ProfileDecl,
+        ProfileFileError, PropertyInfo, SecurityProblem,
     },
     run::{
         AUDIT_TARGET, BuildError, CheckOptions, CheckReport, CheckedFile, DEFAULT_AUDIT_LOG,

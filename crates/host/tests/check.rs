@@ -72,7 +72,11 @@ fn every_per_object_entry_gets_the_runners_verdict() {
         assert!(f.warnings.iter().any(|w| w.contains("leftover")), "{f:?}");
     }
     assert!(v("qemu.d/vm1/start/begin/nested").warnings[0].contains("nested directory"));
-    assert!(!v("qemu.d/vm1/start/begin/deferred").has_problem(), "deferred is kept for later");
+    // The deferred scripts are judged like the others, not as a nested
+    // directory.
+    let deferred = v("qemu.d/vm1/start/begin/deferred/x");
+    assert!(deferred.runs && !deferred.has_problem(), "{deferred:?}");
+    assert!(!qemu.per_object.iter().any(|f| f.path.ends_with("begin/deferred")));
     assert!(v("qemu.d/vm1/release/end").runs);
     assert!(matches!(v("qemu.d/vm2/release/end").skipped, Some(SkipReason::Refused(_))));
     assert_eq!(v("qemu.d/vm2/prepare").skipped, None);
@@ -92,7 +96,8 @@ fn every_per_object_entry_gets_the_runners_verdict() {
     {
         let event = Event::new("qemu", object, op, sub, extra).with_input(DOMAIN);
         let plan = runner.plan(&event).expect("plan");
-        let planned: Vec<_> = plan.scripts.iter().map(|s| s.path.clone()).collect();
+        let planned: Vec<_> =
+            plan.scripts.iter().chain(&plan.deferred).map(|s| s.path.clone()).collect();
         let dir = hooks.path().join(format!("qemu.d/{object}/{op}/{sub}"));
         let runs: Vec<_> = qemu
             .per_object

@@ -32,3 +32,5 @@ mod check;
 mod unlisted;
 // Hook profiles chosen by the domain's metadata.
 mod profiles;
+// Deferred scripts: found by the run, run after it by `run_deferred`.
+mod deferred;

@@ -80,9 +80,9 @@ impl Stage {
         match self {
             Stage::Main => Ok(match main_script(main) {
                 MainScript::Absent => DropIns::default(),
-                MainScript::Run(path) => DropIns { scripts: vec![path], skipped: Vec::new() },
+                MainScript::Run(path) => DropIns { scripts: vec![path], ..DropIns::default() },
                 MainScript::Skipped(skipped) => {
-                    DropIns { scripts: Vec::new(), skipped: vec![skipped] }
+                    DropIns { skipped: vec![skipped], ..DropIns::default() }
                 }
             }),
             Stage::DropIns => drop_ins(&drop_in_dir(&main)),
@@ -112,8 +112,14 @@ pub(crate) fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/')
 }
 
+/// The name of the directory of an event's deferred scripts, inside its
+/// directory: `<object>/<op>/<subop>/deferred/` (and the same inside a
+/// profile). Only the directory form of `<subop>` has one.
+pub const DEFERRED_DIR: &str = "deferred";
+
 /// The scripts at `path`: nothing, one script, or a directory of them
-/// (per-object and profile scripts).
+/// (per-object and profile scripts). A directory's `deferred/`
+/// subdirectory is not a skipped entry: it is [`DropIns::deferred`].
 pub(crate) fn file_or_dir(path: PathBuf) -> Result<DropIns, DirError> {
     match fs::metadata(&path) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(DropIns::default()),
@@ -122,12 +128,21 @@ pub(crate) fn file_or_dir(path: PathBuf) -> Result<DropIns, DirError> {
             let message = message::cannot_open_dir(&path, &err);
             Err(DirError { path, message })
         }
-        Ok(meta) if meta.is_dir() => drop_ins(&path),
+        Ok(meta) if meta.is_dir() => {
+            let mut found = drop_ins(&path)?;
+            let deferred = path.join(DEFERRED_DIR);
+            let before = found.skipped.len();
+            found.skipped.retain(|s| !(s.reason == SkipReason::Directory && s.path == deferred));
+            if found.skipped.len() != before {
+                found.deferred = Some(deferred);
+            }
+            Ok(found)
+        }
         Ok(meta) => Ok(match classify(&meta) {
-            None => DropIns { scripts: vec![path], skipped: Vec::new() },
+            None => DropIns { scripts: vec![path], ..DropIns::default() },
             Some(reason) => {
                 log::warn!("Non-executable hook script {} ({reason})", path.display());
-                DropIns { scripts: Vec::new(), skipped: vec![Skipped { path, reason }] }
+                DropIns { skipped: vec![Skipped { path, reason }], ..DropIns::default() }
             }
         }),
     }
@@ -167,6 +182,9 @@ pub(crate) fn main_script(path: PathBuf) -> MainScript {
 pub(crate) struct DropIns {
     pub(crate) scripts: Vec<PathBuf>,
     pub(crate) skipped: Vec<Skipped>,
+    /// The event's `deferred/` directory, when the event's scripts are a
+    /// directory that has one (per-object and profile scripts only).
+    pub(crate) deferred: Option<PathBuf>,
 }
 
 /// A `.d` directory that exists but cannot be listed. The message is

@@ -19,7 +19,7 @@ pub(crate) mod security;
 mod walk;
 
 pub use self::{
-    discovery::Layout,
+    discovery::{DEFERRED_DIR, Layout},
     profiles::{
         PROFILE_ENV, PROFILE_FILE, PROPERTY_ENV_PREFIX, ProfileDecl, ProfileFileError, PropertyInfo,
     },

@@ -334,6 +334,15 @@ pub(crate) fn list(hooks: &Path, driver: &str) -> Result<Vec<Listed>, String> {
                     Ok(f) => {
                         found.scripts.extend(f.scripts);
                         found.skipped.extend(f.skipped);
+                        // Its deferred scripts are judged as the others.
+                        match f.deferred.as_deref().map(discovery::drop_ins) {
+                            Some(Ok(d)) => {
+                                found.scripts.extend(d.scripts);
+                                found.skipped.extend(d.skipped);
+                            }
+                            Some(Err(err)) => errors.push(err.message),
+                            None => {}
+                        }
                     }
                     Err(err) => errors.push(err.message),
                 }

@@ -236,6 +236,14 @@ struct Record<'a> {
     /// The failure, as libvirt reports it.
     error: Option<&'a str>,
     profile: Option<&'a str>,
+    /// A deferred script (run after the hook answered; its status changes
+    /// nothing). Left out when false.
+    #[serde(skip_serializing_if = "is_false")]
+    deferred: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Returns true if and only if a record would go anywhere: the file, or an
@@ -244,15 +252,25 @@ pub(crate) fn enabled(file: Option<&AuditFile>) -> bool {
     file.is_some() || log::log_enabled!(target: AUDIT_TARGET, log::Level::Info)
 }
 
+/// How a script of an event ran: the shared part of its record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunKind {
+    pub(crate) policy: FailurePolicy,
+    /// A filter's script: its stdout is a document, not kept.
+    pub(crate) filter: bool,
+    /// A deferred script.
+    pub(crate) deferred: bool,
+}
+
 /// Logs and appends the record of `run`, a script of `event`.
 pub(crate) fn record(
     file: Option<&AuditFile>,
     event: &Event<'_>,
     event_id: &str,
-    policy: FailurePolicy,
-    filter: bool,
+    kind: RunKind,
     run: &ScriptRun,
 ) {
+    let RunKind { policy, filter, deferred } = kind;
     let (exit_code, signal) = match run.status {
         ScriptStatus::Exited { code } => (Some(code), None),
         ScriptStatus::Signaled { signal } => (None, Some(signal)),
@@ -280,6 +298,7 @@ pub(crate) fn record(
         failed: run.error.is_some(),
         error: run.error.as_deref(),
         profile: run.profile.as_deref(),
+        deferred,
     };
     emit(file, &record);
 }
@@ -292,11 +311,22 @@ struct Decision<'a> {
     decision: &'a str,
     reason: &'a str,
     failed: bool,
+    /// About the event's deferred scripts. Left out when false.
+    #[serde(skip_serializing_if = "is_false")]
+    deferred: bool,
 }
 
+/// The decision recorded for a deferred run that was handed over but never
+/// ran to its end (its worker could not be started, or died).
+pub(crate) const DEFERRED_LOST: &str = "deferred-lost";
+/// The decision recorded for deferred scripts that do not run because the
+/// operation was refused.
+pub(crate) const DEFERRED_SKIPPED: &str = "deferred-skipped";
+
 /// Logs and appends a decision about `event` taken without running a
-/// script: `decision` is one word (`refused`, `unlisted`), `reason` says
-/// why. A refusal counts as failed.
+/// script: `decision` is one word (`refused`, `unlisted`,
+/// `deferred-lost`...), `reason` says why. A refusal and a lost deferred
+/// run count as failed; `deferred-*` decisions are marked deferred.
 pub(crate) fn decision(
     file: Option<&AuditFile>,
     event: &Event<'_>,
@@ -307,8 +337,9 @@ pub(crate) fn decision(
     if !enabled(file) {
         return;
     }
-    let failed = decision == "refused";
-    emit(file, &Decision { head: Head::of(event, event_id), decision, reason, failed });
+    let failed = decision == "refused" || decision == DEFERRED_LOST;
+    let deferred = decision.starts_with("deferred-");
+    emit(file, &Decision { head: Head::of(event, event_id), decision, reason, failed, deferred });
 }
 
 /// Logs `record` as one JSON line and appends it to `file`.

@@ -1,7 +1,8 @@
 //! The per-object trees of `virt-hook check`: every entry of
 //! `<hooks>/<driver>.d/<object>/<op>/<subop>` given the verdict the runner
 //! would give it, found by the runner's own discovery
-//! ([`Stage::PerObject`]), so that the two cannot disagree.
+//! ([`Stage::PerObject`]), so that the two cannot disagree. The deferred
+//! scripts of an event (its `deferred/` directory) are judged the same way.
 
 use std::{
     fs, io,
@@ -16,10 +17,6 @@ use crate::hooks::{
     discovery::{self, DropIns, Stage},
     message,
 };
-
-/// The name of a directory inside `<object>/<op>/<subop>/` kept for a later
-/// feature (deferred scripts): not reported as a stray nested directory.
-const DEFERRED: &str = "deferred";
 
 /// One entry of a per-object tree, before the security rules judge it.
 #[derive(Debug)]
@@ -62,14 +59,22 @@ pub(crate) fn walk(hooks: &Path, driver: &str, operations: Option<&[OperationSpe
                             out.push(judge(entry.clone(), Some(SkipReason::DanglingSymlink)));
                         }
                     }
-                    Ok(found) => {
+                    Ok(mut found) => {
+                        let deferred = found.deferred.take();
                         let mut all: Vec<Entry> =
                             entries(found).map(|(path, reason)| judge(path, reason)).collect();
+                        if let Some(dir) = deferred {
+                            // The event's deferred scripts, listed as the
+                            // runner lists them.
+                            match discovery::drop_ins(&dir) {
+                                Ok(found) => all.extend(
+                                    entries(found).map(|(path, reason)| judge(path, reason)),
+                                ),
+                                Err(err) => all.push(problem(err.path, err.message)),
+                            }
+                        }
                         for file in &mut all {
-                            if file.skipped == Some(SkipReason::Directory)
-                                && file.path != entry
-                                && name_of(&file.path) != DEFERRED
-                            {
+                            if file.skipped == Some(SkipReason::Directory) && file.path != entry {
                                 file.warnings.push(
                                     "a nested directory: never runs (the scripts of an event \
                                      are the files directly in its directory)"

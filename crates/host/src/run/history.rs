@@ -49,6 +49,10 @@ pub struct HistoryEntry {
     pub decision: Option<String>,
     /// For a decision: why.
     pub reason: Option<String>,
+    /// True if and only if it is about a deferred script: its run (after
+    /// the hook answered), or a decision about the event's deferred
+    /// scripts (`deferred-lost`, `deferred-skipped`).
+    pub deferred: bool,
     /// The whole record as it is in the file.
     pub raw: serde_json::Value,
 }
@@ -118,6 +122,8 @@ struct Fields {
     error: Option<String>,
     decision: Option<String>,
     reason: Option<String>,
+    #[serde(default)]
+    deferred: bool,
 }
 
 /// ISO-8601 text, or seconds since the epoch (older records).
@@ -198,6 +204,7 @@ fn parse(text: &[u8]) -> Result<HistoryEntry, String> {
         error: f.error,
         decision: f.decision,
         reason: f.reason,
+        deferred: f.deferred,
         raw,
     })
 }

@@ -155,6 +155,18 @@ pub struct Outcome {
     /// The message of the last failure, as libvirt would report it; `None`
     /// when everything succeeded or nothing ran.
     pub error: Option<String>,
+    /// The id shared by every audit record of this event; a deferred run
+    /// of the event ([`Runner::run_deferred`](crate::Runner::run_deferred))
+    /// is given it, so its records share it too.
+    pub event_id: String,
+    /// The event's deferred scripts, in order (the executable files of the
+    /// `deferred/` directories of its per-object and profile directories),
+    /// found after the synchronous scripts ran; they have not run. Whoever
+    /// answered the caller runs them afterwards with
+    /// [`Runner::run_deferred`](crate::Runner::run_deferred), when the
+    /// event succeeded; empty for a deferred run's own outcome.
+    #[serde(serialize_with = "paths_lossy")]
+    pub deferred: Vec<PathBuf>,
 }
 
 impl Outcome {
@@ -174,6 +186,8 @@ impl Outcome {
             skipped: Vec::new(),
             warnings: Vec::new(),
             error: None,
+            event_id: String::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -285,6 +299,13 @@ pub struct Plan {
     pub timeout: Option<Duration>,
     /// The scripts that would run, in order.
     pub scripts: Vec<PlannedScript>,
+    /// The deferred scripts that would run after the event was answered,
+    /// in order (see [`Outcome::deferred`]).
+    pub deferred: Vec<PlannedScript>,
+    /// The effective per-script timeout of the deferred scripts; `None`
+    /// for none.
+    #[serde(serialize_with = "opt_duration_secs")]
+    pub deferred_timeout: Option<Duration>,
     /// Their environment, in order (libvirt's; a profile's scripts get
     /// their profile's variables too).
     pub env: Vec<EnvVar>,
@@ -302,6 +323,10 @@ pub struct Plan {
 
 pub(crate) fn path_lossy<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&path.to_string_lossy())
+}
+
+fn paths_lossy<S: Serializer>(paths: &[PathBuf], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(paths.iter().map(|p| p.to_string_lossy()))
 }
 
 fn bytes_lossy<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -384,6 +384,9 @@ struct Ctx<'a> {
     cancel: Option<&'a Cancel>,
     /// Shared by the audit records and log records of this event.
     event_id: &'a str,
+    /// The event's deferred scripts are running: each gets the event's
+    /// document, nothing is chained or checked, and the records say so.
+    deferred: bool,
 }
 
 impl Runner {
@@ -424,6 +427,13 @@ impl Runner {
     /// operation's, else the driver's, else the global one; `None` for none.
     pub fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
         self.settings.timeout_for(driver, operation)
+    }
+
+    /// The effective per-script timeout of the deferred scripts of
+    /// `operation` of `driver`: the operation's `deferred_timeout`, else
+    /// the driver's, else the global one; `None` for none.
+    pub fn deferred_timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
+        self.settings.deferred_timeout_for(driver, operation)
     }
 
     /// The effective failure policy of an operation: the configured
@@ -575,12 +585,157 @@ impl Runner {
         self.run_stages(event, cancel, driver, &spec, &[Stage::PerObject], false)
     }
 
+    /// Runs the deferred scripts of `event`: the executable files of the
+    /// `deferred/` directory of each of its per-object and profile
+    /// directories (`<hooks>/<driver>.d/<object>/<op>/<subop>/deferred/`,
+    /// `<hooks>/<driver>.profiles/<profile>/<op>/<subop>/deferred/`), in
+    /// the order of the synchronous scripts, through the same step as
+    /// they: the same argv, environment, security rules, caps, drain and
+    /// leftover policy, with the timeout of
+    /// [`deferred_timeout_for`](Runner::deferred_timeout_for).
+    ///
+    /// The caller decides when: after it has answered for the event (a
+    /// daemon embedding the library: after the operation went on), and
+    /// only when [`run`](Runner::run) succeeded and listed them in
+    /// [`Outcome::deferred`]. `event` carries the document the operation
+    /// goes on with: for a filter operation, the synchronous scripts'
+    /// output ([`Outcome::document`]). Every deferred script reads that
+    /// same document; none can rewrite it or refuse anything: failures are
+    /// warnings in the returned outcome, logged, and every run is recorded
+    /// in the audit log marked `deferred`, with `event_id` (the
+    /// synchronous run's [`Outcome::event_id`]; a new one when empty).
+    ///
+    /// An operation its driver does not list, or a driver no plugin
+    /// provides, runs only the per-object deferred scripts, unchecked, as
+    /// [`run_unlisted`](Runner::run_unlisted) does.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::InvalidEvent`] and [`RunError::NulByte`] when the event
+    /// is not valid (nothing ran); [`RunError::Cancelled`] from
+    /// [`run_deferred_with`](Runner::run_deferred_with).
+    pub fn run_deferred(&self, event: &Event<'_>, event_id: &str) -> Result<Outcome, RunError> {
+        self.run_deferred_inner(event, event_id, None)
+    }
+
+    /// [`run_deferred`](Runner::run_deferred), stopped by `cancel` as
+    /// [`run_with`](Runner::run_with) is.
+    ///
+    /// # Errors
+    ///
+    /// As [`run_deferred`](Runner::run_deferred).
+    pub fn run_deferred_with(
+        &self,
+        event: &Event<'_>,
+        event_id: &str,
+        cancel: &Cancel,
+    ) -> Result<Outcome, RunError> {
+        self.run_deferred_inner(event, event_id, Some(cancel))
+    }
+
+    /// Records that the deferred run of `event` (the event `event_id`)
+    /// was handed over but did not run: its worker could not be started,
+    /// or ended before recording its scripts. `reason` says which. The
+    /// audit log gets a `deferred-lost` decision (a failure).
+    pub fn record_deferred_lost(&self, event: &Event<'_>, event_id: &str, reason: &str) {
+        log_event(log::Level::Error, "", event, &format!("deferred scripts lost: {reason}"));
+        audit::decision(self.audit.as_deref(), event, event_id, audit::DEFERRED_LOST, reason);
+    }
+
+    fn run_deferred_inner(
+        &self,
+        event: &Event<'_>,
+        event_id: &str,
+        cancel: Option<&Cancel>,
+    ) -> Result<Outcome, RunError> {
+        let disabled = self.registry.disabled().iter().any(|d| d == event.driver);
+        let driver = self.registry.driver_for(event);
+        let listed = driver
+            .as_ref()
+            .is_ok_and(|d| d.operations().iter().any(|op| op.name == event.operation));
+        let unlisted_spec;
+        let (driver, spec, stages) = if listed || disabled {
+            let (driver, spec) = self.validate(event, event.input.is_some())?;
+            (Some(driver), spec, self.settings.layout.stages())
+        } else {
+            self.refuse_nul(event)?;
+            unlisted_spec =
+                OperationSpec::new(event.operation, [event.sub_operation], ExtraRule::Free);
+            (driver.ok(), &unlisted_spec, &[Stage::PerObject][..])
+        };
+        let policy = FailurePolicy::Ignore;
+        let mut limits = self.limits;
+        limits.timeout = self.deferred_timeout_for(event.driver, event.operation);
+        let new_id;
+        let event_id = if event_id.is_empty() {
+            new_id = audit::new_event_id();
+            new_id.as_str()
+        } else {
+            event_id
+        };
+        let ctx = Ctx { driver, spec, event, policy, limits, cancel, event_id, deferred: true };
+        let mut outcome = Outcome::new(event.driver, event.operation, policy, false);
+        outcome.event_id = event_id.to_owned();
+        let mut profile_runs = Vec::new();
+        if self.reads_profiles(event, stages) {
+            let (applied, problems) = self.resolve_profiles(event, policy, None)?;
+            outcome.warnings.extend(problems);
+            profile_runs = applied.into_iter().map(|a| self.env.for_profile(a)).collect();
+        }
+        let mut dirs = Vec::new();
+        for stage in stages {
+            match self.find(*stage, event, &profile_runs) {
+                Ok(batches) => dirs.extend(
+                    batches.into_iter().filter_map(|(found, p)| found.deferred.map(|d| (d, p))),
+                ),
+                Err(err) => outcome.warnings.push(err.message),
+            }
+        }
+        let found = list_deferred(dirs);
+        outcome.skipped.extend(found.skipped);
+        outcome.warnings.extend(found.warnings);
+        let mut chain = Chain { ret: Ret::NoneRan, output_from: None };
+        let mut vetted = security::VettedDirs::default();
+        for (path, profile) in found.scripts {
+            if cancel.is_some_and(Cancel::is_cancelled) {
+                break;
+            }
+            self.step(&ctx, path, profile, &mut outcome, &mut chain, &mut vetted);
+        }
+        for run in outcome.scripts.iter().filter(|s| s.error.is_some()) {
+            log_script(log::Level::Warn, "", event, event_id, true, run);
+        }
+        let failures: Vec<String> =
+            outcome.scripts.iter().filter_map(|s| s.error.clone()).collect();
+        outcome.error = failures.last().cloned();
+        outcome.warnings.extend(failures);
+        if cancel.is_some_and(Cancel::is_cancelled) {
+            return Err(RunError::Cancelled {
+                driver: outcome.driver.clone(),
+                operation: outcome.operation.clone(),
+                outcome: Box::new(outcome),
+            });
+        }
+        Ok(outcome)
+    }
+
     /// Records that `event` was refused before any script ran, for `reason`
     /// (an input document over the cap, say): the audit log gets the
     /// decision. The runner records its own refusals (an invalid event)
     /// itself; the caller reports the reason.
     pub fn record_refusal(&self, event: &Event<'_>, reason: &str) {
         audit::decision(self.audit.as_deref(), event, &audit::new_event_id(), "refused", reason);
+    }
+
+    /// Records that the deferred scripts of `outcome`, if any, do not run,
+    /// because `why`.
+    fn skip_deferred(&self, event: &Event<'_>, event_id: &str, outcome: &Outcome, why: &str) {
+        if outcome.deferred.is_empty() {
+            return;
+        }
+        let reason = format!("{why}: its {} deferred script(s) do not run", outcome.deferred.len());
+        log_event(log::Level::Info, "", event, &reason);
+        audit::decision(self.audit.as_deref(), event, event_id, audit::DEFERRED_SKIPPED, &reason);
     }
 
     /// `err`, a refusal of `event` before any script ran, recorded.
@@ -617,10 +772,20 @@ impl Runner {
             limits.filter = true;
         }
         let event_id = audit::new_event_id();
-        let ctx = Ctx { driver, spec, event, policy, limits, cancel, event_id: &event_id };
+        let ctx = Ctx {
+            driver,
+            spec,
+            event,
+            policy,
+            limits,
+            cancel,
+            event_id: &event_id,
+            deferred: false,
+        };
         let mut vetted = security::VettedDirs::default();
         let mut validated = !check_document;
         let mut outcome = Outcome::new(event.driver, event.operation, policy, spec.filter);
+        outcome.event_id.clone_from(&event_id);
         let mut profile_runs = Vec::new();
         if self.reads_profiles(event, stages) {
             // The document is read: the driver checks it first.
@@ -643,6 +808,7 @@ impl Runner {
         // broken directory fails the call after the main script has run.
         let mut cancelled = false;
         let mut dir_error = None;
+        let mut deferred_dirs = Vec::new();
         'stages: for stage in stages {
             let batches = match self.find(*stage, event, &profile_runs) {
                 Ok(batches) => batches,
@@ -653,6 +819,9 @@ impl Runner {
             };
             for (found, profile) in batches {
                 outcome.skipped.extend(found.skipped);
+                if let Some(dir) = found.deferred {
+                    deferred_dirs.push((dir, profile));
+                }
                 for path in found.scripts {
                     if stop() {
                         cancelled = true;
@@ -676,6 +845,18 @@ impl Runner {
             None => (PathBuf::new(), None),
         };
         cancelled |= outcome.scripts.last().is_some_and(|s| s.cancelled);
+        let found = list_deferred(deferred_dirs);
+        outcome.warnings.extend(found.warnings);
+        outcome.deferred = found.scripts.into_iter().map(|(path, _)| path).collect();
+        if !cancelled {
+            if let (false, Some(driver), false) = (validated, driver, outcome.deferred.is_empty()) {
+                // The deferred scripts will read the document: the driver
+                // checks it now, while the operation can still be refused.
+                driver
+                    .check_document(event)
+                    .map_err(|err| self.refused(event, RunError::InvalidEvent(err)))?;
+            }
+        }
 
         if let Some(i) = chain.output_from {
             // Moved, not copied: a filter's output can be 64 MiB.
@@ -688,6 +869,7 @@ impl Runner {
             .or_else(|| outcome.scripts.iter().rev().find_map(|s| s.error.clone()));
         outcome.error = last.clone();
         if cancelled {
+            self.skip_deferred(event, &event_id, &outcome, "the hook was cancelled");
             log::warn!(
                 "the hook scripts of '{} {}' were cancelled after {} script(s)",
                 event.driver,
@@ -701,11 +883,14 @@ impl Runner {
             });
         }
         let Some(message) = last else { return Ok(outcome) };
+        if policy == FailurePolicy::Abort {
+            self.skip_deferred(event, &event_id, &outcome, "the operation was refused");
+        }
         match policy {
             FailurePolicy::Ignore => {
                 // Ignored failures are only in the outcome: log them.
                 for run in outcome.scripts.iter().filter(|s| s.error.is_some()) {
-                    log_script(log::Level::Warn, "", event, &event_id, run);
+                    log_script(log::Level::Warn, "", event, &event_id, false, run);
                 }
                 if let Some(failure) = &dir_error {
                     log_event(log::Level::Warn, "", event, failure);
@@ -721,9 +906,9 @@ impl Runner {
                 // last one goes to the system log only.
                 for run in outcome.scripts.iter().filter(|s| s.error.is_some()) {
                     if run.error.as_deref() == Some(message.as_str()) {
-                        log_script(log::Level::Error, REPORT_TARGET, event, &event_id, run);
+                        log_script(log::Level::Error, REPORT_TARGET, event, &event_id, false, run);
                     } else {
-                        log_script(log::Level::Warn, "", event, &event_id, run);
+                        log_script(log::Level::Warn, "", event, &event_id, false, run);
                     }
                 }
                 if dir_error.is_some() {
@@ -769,6 +954,8 @@ impl Runner {
             filter: spec.filter,
             timeout: self.timeout_for(event.driver, event.operation),
             scripts: Vec::new(),
+            deferred: Vec::new(),
+            deferred_timeout: self.deferred_timeout_for(event.driver, event.operation),
             env: self
                 .env
                 .vars
@@ -803,6 +990,7 @@ impl Runner {
             profile_runs = applied.into_iter().map(|a| self.env.for_profile(a)).collect();
         }
         let mut scripts = Vec::new();
+        let mut deferred_dirs = Vec::new();
         for stage in stages {
             let batches =
                 self.find(*stage, event, &profile_runs).map_err(|err| RunError::Discovery {
@@ -813,13 +1001,23 @@ impl Runner {
                     outcome: None,
                 })?;
             for (found, profile) in batches {
+                if let Some(dir) = found.deferred {
+                    deferred_dirs.push((dir, profile));
+                }
                 let profile = profile.map(|p| p.applied.name.clone());
                 scripts.extend(found.scripts.into_iter().map(|path| (path, profile.clone())));
                 plan.skipped.extend(found.skipped);
             }
         }
+        let found = list_deferred(deferred_dirs);
+        plan.skipped.extend(found.skipped);
+        plan.warnings.extend(found.warnings);
+        let deferred =
+            found.scripts.into_iter().map(|(path, p)| (path, p.map(|p| p.applied.name.clone())));
         let mut vetted = security::VettedDirs::default();
-        for (path, profile) in scripts {
+        for (is_deferred, (path, profile)) in
+            scripts.into_iter().map(|s| (false, s)).chain(deferred.map(|s| (true, s)))
+        {
             match self.vet_in(&path, &mut vetted) {
                 Ok(()) => {}
                 Err(reason) if self.settings.security == SecurityMode::Strict => {
@@ -828,7 +1026,12 @@ impl Runner {
                 }
                 Err(reason) => plan.warnings.push(unsafe_warning(&path, &reason)),
             }
-            plan.scripts.push(PlannedScript { argv: argv_strings(&path, event), path, profile });
+            let planned = PlannedScript { argv: argv_strings(&path, event), path, profile };
+            if is_deferred {
+                plan.deferred.push(planned);
+            } else {
+                plan.scripts.push(planned);
+            }
         }
         plan.skipped.sort_unstable_by(|a, b| {
             a.path.as_os_str().as_bytes().cmp(b.path.as_os_str().as_bytes())
@@ -1023,6 +1226,8 @@ impl Runner {
         vetted: &mut security::VettedDirs,
     ) {
         let Ctx { driver, spec, event, limits, .. } = *ctx;
+        // A deferred script's output is only recorded: it replaces nothing.
+        let filter = spec.filter && !ctx.deferred;
         // entry_input = (!script_ret && output && !empty(*output)) ? *output : input
         let input = match chain.output_from {
             Some(i) if chain.ret == Ret::AllOk => Some(outcome.scripts[i].stdout.as_slice()),
@@ -1077,9 +1282,9 @@ impl Runner {
         } else if !fin.status.success() {
             let prefix = profile.map_or(&self.env.prefix, |p| &p.prefix);
             Some(message::child_failure(prefix, &argv, &fin.status, &fin.stderr.data))
-        } else if spec.filter && stdout.truncated {
+        } else if filter && stdout.truncated {
             Some(message::output_too_large(&path, limits.stdout))
-        } else if spec.filter && !message::is_blank(&stdout.data) {
+        } else if filter && !message::is_blank(&stdout.data) {
             driver.and_then(|driver| {
                 driver.check_output(event, &stdout.data).err().map(|reason| {
                     message::output_refused(&path, driver.name(), &reason.to_string())
@@ -1098,7 +1303,7 @@ impl Runner {
             if chain.ret == Ret::NoneRan {
                 chain.ret = Ret::AllOk;
             }
-            if spec.filter && !message::is_blank(&stdout.data) {
+            if filter && !message::is_blank(&stdout.data) {
                 chain.output_from = Some(outcome.scripts.len());
             }
         }
@@ -1128,12 +1333,14 @@ impl Runner {
             unsafe_run,
             left_behind,
         ];
+        let ids = Ids { event_id: ctx.event_id, deferred: ctx.deferred };
         for warning in warnings.iter().flatten() {
-            log_script_with(log::Level::Warn, "", event, ctx.event_id, &run, warning);
+            log_script_with(log::Level::Warn, "", event, ids, &run, warning);
         }
         let audit = self.audit.as_deref();
         if audit::enabled(audit) {
-            audit::record(audit, event, ctx.event_id, ctx.policy, spec.filter, &run);
+            let kind = audit::RunKind { policy: ctx.policy, filter, deferred: ctx.deferred };
+            audit::record(audit, event, ctx.event_id, kind, &run);
         }
         outcome.scripts.push(run);
     }
@@ -1143,26 +1350,49 @@ impl Runner {
 /// log record.
 const LOG_TAIL: usize = 2048;
 
-/// Logs the failure of `run`, a script of `event`, with its message and
-/// structured fields (see [`log_script_with`]).
-fn log_script(level: log::Level, target: &str, event: &Event<'_>, event_id: &str, run: &ScriptRun) {
-    if let Some(error) = &run.error {
-        log_script_with(level, target, event, event_id, run, error);
-    }
-}
-
-/// Logs `message` about `run`, a script of `event`, with the fields a
-/// system log keeps beside it: `event_id`, `driver`, `object`,
-/// `operation`, `sub_operation`, `script`, `exit_status` and the tail of
-/// its stderr (`stderr`). `target` empty is this module's.
-fn log_script_with(
+/// Logs the failure of `run`, a script of `event` (a deferred one with
+/// `deferred`), with its message and structured fields (see
+/// [`log_script_with`]).
+fn log_script(
     level: log::Level,
     target: &str,
     event: &Event<'_>,
     event_id: &str,
+    deferred: bool,
+    run: &ScriptRun,
+) {
+    if let Some(error) = &run.error {
+        let ids = Ids { event_id, deferred };
+        if deferred {
+            let message = format!("deferred {}", error.trim_start_matches("Hook script "));
+            log_script_with(level, target, event, ids, run, &message);
+        } else {
+            log_script_with(level, target, event, ids, run, error);
+        }
+    }
+}
+
+/// Which run of which event a log record is about.
+#[derive(Debug, Clone, Copy)]
+struct Ids<'a> {
+    event_id: &'a str,
+    /// A deferred script's.
+    deferred: bool,
+}
+
+/// Logs `message` about `run`, a script of `event`, with the fields a
+/// system log keeps beside it: `event_id`, `driver`, `object`,
+/// `operation`, `sub_operation`, `script`, `exit_status`, the tail of
+/// its stderr (`stderr`) and `deferred`. `target` empty is this module's.
+fn log_script_with(
+    level: log::Level,
+    target: &str,
+    event: &Event<'_>,
+    ids: Ids<'_>,
     run: &ScriptRun,
     message: &str,
 ) {
+    let Ids { event_id, deferred } = ids;
     let target = if target.is_empty() { module_path!() } else { target };
     let script = run.path.to_string_lossy();
     let status = audit::status_text(run);
@@ -1177,9 +1407,38 @@ fn log_script_with(
         sub_operation = event.sub_operation,
         script = script.as_ref(),
         exit_status = status.as_str(),
-        stderr = stderr.as_str();
+        stderr = stderr.as_str(),
+        deferred = deferred;
         "{message}"
     );
+}
+
+/// The deferred scripts of the `deferred/` directories `dirs` (each with
+/// the profile it belongs to), in order; entries that do not run, and
+/// directories that cannot be listed (as warnings).
+fn list_deferred<P>(dirs: Vec<(PathBuf, Option<P>)>) -> DeferredFound<P>
+where
+    P: Copy,
+{
+    let mut found =
+        DeferredFound { scripts: Vec::new(), skipped: Vec::new(), warnings: Vec::new() };
+    for (dir, profile) in dirs {
+        match discovery::drop_ins(&dir) {
+            Ok(listed) => {
+                found.scripts.extend(listed.scripts.into_iter().map(|path| (path, profile)));
+                found.skipped.extend(listed.skipped);
+            }
+            Err(err) => found.warnings.push(err.message),
+        }
+    }
+    found
+}
+
+/// What [`list_deferred`] found.
+struct DeferredFound<P> {
+    scripts: Vec<(PathBuf, Option<P>)>,
+    skipped: Vec<Skipped>,
+    warnings: Vec<String>,
 }
 
 /// Logs `message` about `event` as a whole, with the event's fields.

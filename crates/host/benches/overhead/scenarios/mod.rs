@@ -1,8 +1,9 @@
-//! The eight scenarios, one file each, and what they share: the context,
+//! The nine scenarios, one file each, and what they share: the context,
 //! the one measure-and-record path, and the runner helpers.
 
 mod big_document;
 mod concurrency;
+mod deferred_handover;
 mod host_memory;
 mod many_scripts;
 mod no_hooks;
@@ -236,7 +237,7 @@ impl OneEvent {
 type Scenario = fn(&Ctx, &mut Report) -> Result<()>;
 
 /// Every scenario, by number, in order.
-pub(crate) const ALL: [(&str, Scenario); 8] = [
+pub(crate) const ALL: [(&str, Scenario); 9] = [
     ("1", one_event::run),
     ("2", host_memory::run),
     ("3", no_hooks::run),
@@ -245,6 +246,7 @@ pub(crate) const ALL: [(&str, Scenario); 8] = [
     ("6", plugin_load::run),
     ("7", whole_process::run),
     ("8", concurrency::run),
+    ("9", deferred_handover::run),
 ];
 
 /// What a fresh process started with a private flag runs, given the
