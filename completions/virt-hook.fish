@@ -62,7 +62,7 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand run" -s v -l verbose
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand run" -s q -l quiet -d 'No warnings on the terminal, only errors'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -l input -d 'The document for the scripts\' stdin: a file, or `-` for standard input (`run` reads standard input without it when it is not a terminal)' -r -F
-complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -l layout -d 'Which scripts to list [default: per-object where `<hooks>/<driver>` is virt-hook, as that hook will run them; else the configuration\'s layout]' -r -f -a "libvirt\t'libvirt\'s: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -l layout -d 'Which scripts to list (default: per-object where `<hooks>/<driver>` is virt-hook, as that hook will run them; else the configuration\'s layout)' -r -f -a "libvirt\t'libvirt\'s: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`'
 per-object\t'Only `<hooks>/<driver>.d/<object>/<op>/<subop>`: virt-hook as libvirt\'s hook'
 both\t'libvirt\'s scripts, then the per-object ones'"
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -l format -d 'Output format: text is one path per line; json adds argv, the environment, the input size and the skipped files' -r -f -a "text\t'Readable text'
@@ -80,7 +80,7 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l config -d '
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s q -l quiet -d 'No warnings on the terminal, only errors'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c virt-hook -n "__fish_virt_hook_using_subcommand check" -l layout -d 'Which scripts each driver runs [default: per-object where `<hooks>/<driver>` is virt-hook, as that hook will run them; else the configuration\'s layout]' -r -f -a "libvirt\t'libvirt\'s: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand check" -l layout -d 'Which scripts each driver runs (default: per-object where `<hooks>/<driver>` is virt-hook, as that hook will run them; else the configuration\'s layout)' -r -f -a "libvirt\t'libvirt\'s: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`'
 per-object\t'Only `<hooks>/<driver>.d/<object>/<op>/<subop>`: virt-hook as libvirt\'s hook'
 both\t'libvirt\'s scripts, then the per-object ones'"
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand check" -l format -d 'Output format' -r -f -a "text\t'Readable text'

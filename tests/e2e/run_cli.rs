@@ -377,21 +377,26 @@ fn demo(cmd: &mut Command) -> String {
 }
 
 /// The blocks of a demo's output that played an event: (the scripts it
-/// ran, relative to the hooks directory; its replay command).
-fn demo_events(text: &str) -> Vec<(Vec<String>, String)> {
+/// ran, relative to the hooks directory; the deferred scripts it ran after
+/// the answer; its replay command).
+fn demo_events(text: &str) -> Vec<(Vec<String>, Vec<String>, String)> {
+    let scripts = |lines: &str| -> Vec<String> {
+        lines
+            .lines()
+            .filter(|l| {
+                l.starts_with("    ")
+                    && matches!(l.split_whitespace().nth(1), Some("exit" | "signal" | "not"))
+            })
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect()
+    };
     text.split("\n\n")
         .filter_map(|block| {
             let replay = block.lines().find_map(|l| l.strip_prefix("    replay: "))?;
-            let scripts = block
-                .lines()
-                .skip(1)
-                .filter(|l| {
-                    l.starts_with("    ")
-                        && matches!(l.split_whitespace().nth(1), Some("exit" | "signal" | "not"))
-                })
-                .map(|l| l.split_whitespace().next().unwrap().to_owned())
-                .collect();
-            Some((scripts, replay.to_owned()))
+            let body = block.split_once('\n').map_or("", |(_, rest)| rest);
+            let (now, later) =
+                body.split_once("then, after the answer (deferred):").unwrap_or((body, ""));
+            Some((scripts(now), scripts(later), replay.to_owned()))
         })
         .collect()
 }
@@ -418,7 +423,7 @@ fn demo_keep_keeps_every_input_and_its_run_commands_replay_each_event() {
     let events = demo_events(&text);
     assert_eq!(events.len(), 9, "{text}");
     let mut refused = 0;
-    for (scripts, command) in &events {
+    for (scripts, deferred, command) in &events {
         // A command is for a shell; the JSON outcome says what ran. Run
         // from elsewhere, without stdin: nothing may come from the caller.
         let replay = Command::new("sh")
@@ -441,6 +446,18 @@ fn demo_keep_keeps_every_input_and_its_run_commands_replay_each_event() {
             })
             .collect();
         assert_eq!(&ran, scripts, "{command}");
+        // The deferred scripts are handed over, not run by the call: the
+        // outcome names them.
+        let handed_over: Vec<String> = outcome["deferred"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let path = Path::new(p.as_str().unwrap());
+                path.strip_prefix(root.join("hooks")).unwrap().display().to_string()
+            })
+            .collect();
+        assert_eq!(&handed_over, deferred, "{command}");
         assert!(!scripts.is_empty(), "{command}");
         if command.contains(" forbidden-vm start ") {
             refused += 1;

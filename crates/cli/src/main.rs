@@ -7,7 +7,7 @@
 //! SIGTERM, 129 SIGHUP, 131 SIGQUIT, 138/140 SIGUSR1/SIGUSR2).
 //!
 //! Executed under a driver's name (`/etc/libvirt/hooks/qemu -> virt-hook`;
-//! the name of the path the kernel executed, not argv[0]), it is libvirt's
+//! the name of the path the kernel executed, not `argv[0]`), it is libvirt's
 //! hook script and runs the event's per-object scripts (see `dispatch`).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the binary is where output happens
@@ -108,9 +108,9 @@ enum Command {
     Plan {
         #[command(flatten)]
         event: run::EventArgs,
-        /// Which scripts to list [default: per-object where
+        /// Which scripts to list (default: per-object where
         /// `<hooks>/<driver>` is virt-hook, as that hook will run them; else
-        /// the configuration's layout].
+        /// the configuration's layout).
         #[arg(long, value_enum)]
         layout: Option<LayoutArg>,
         /// Output format: text is one path per line; json adds argv, the
@@ -130,9 +130,9 @@ enum Command {
     /// Audit the hooks directory, the plugins and the configuration without
     /// running anything. Exit 0 when clean, 1 when anything is wrong.
     Check {
-        /// Which scripts each driver runs [default: per-object where
+        /// Which scripts each driver runs (default: per-object where
         /// `<hooks>/<driver>` is virt-hook, as that hook will run them; else
-        /// the configuration's layout].
+        /// the configuration's layout).
         #[arg(long, value_enum)]
         layout: Option<LayoutArg>,
         /// Output format.
@@ -443,7 +443,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// The path the kernel executed (`AT_EXECFN`): what the caller passed to
-/// `execve`, whatever it put in argv[0], and after any `PATH` lookup (the
+/// `execve`, whatever it put in `argv[0]`, and after any `PATH` lookup (the
 /// shell's or libc's `execvp` passes the full path it found).
 fn executed_path() -> PathBuf {
     PathBuf::from(OsStr::from_bytes(rustix::param::linux_execfn().to_bytes()))
