@@ -216,7 +216,10 @@ impl Tree {
             if fresh.is_empty() && !settling {
                 break;
             }
-            for p in fresh {
+            // The program first: a forking loop stops forking at once.
+            let (program, others): (Vec<&Stat>, Vec<&Stat>) =
+                fresh.into_iter().partition(|p| p.pid == self.program);
+            for p in program.into_iter().chain(others) {
                 if send(p, Signal::STOP) {
                     frozen.insert(p.pid, *p);
                 }
