@@ -211,7 +211,7 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__demo)
-            opts="-v -q -h --keep --plugin-dir --hooks-dir --config --verbose --quiet --help"
+            opts="-v -q -h --keep --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -219,6 +219,10 @@ _virt__hook() {
             case "${prev}" in
                 --keep)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
                 --plugin-dir)
@@ -479,12 +483,16 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__install)
-            opts="-v -q -h --libvirt --copy --force --dry-run --plugin-dir --hooks-dir --config --verbose --quiet --help"
+            opts="-v -q -h --libvirt --copy --force --dry-run --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --plugin-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -635,12 +643,16 @@ _virt__hook() {
             return 0
             ;;
         virt__hook__subcmd__uninstall)
-            opts="-v -q -h --libvirt --dry-run --plugin-dir --hooks-dir --config --verbose --quiet --help"
+            opts="-v -q -h --libvirt --dry-run --format --plugin-dir --hooks-dir --config --verbose --quiet --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 --plugin-dir)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -74,12 +74,14 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -s v -l verbos
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -s q -l quiet -d 'No warnings on the terminal, only errors'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand plan" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l keep -d 'Write the example hooks directory, the documents and the configuration under DIR and keep them; each event is printed with the `run` command that replays it' -r -F
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l format -d 'Output format: json prints one array of the events played, each with its outcome as `run --format json` prints it' -r -f -a "text\t'Readable text'
+json\t'One JSON document'"
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l plugin-dir -d 'Look for driver plugins in DIR first (repeatable); then VIRT_HOOKS_PLUGIN_PATH, the configuration\'s plugin_path, the executable\'s directory and the system plugin directory (--version)' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l hooks-dir -d 'The hooks directory (or VIRT_HOOKS_DIR) [default: the configuration\'s, else /etc/libvirt/hooks]' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -l config -d 'The configuration file (or VIRT_HOOKS_CONFIG) [default: /etc/virt-hooks/virt-hooks.toml, if it exists]' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s q -l quiet -d 'No warnings on the terminal, only errors'
-complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand check" -l layout -d 'Which scripts each driver runs (default: per-object where `<hooks>/<driver>` is virt-hook, as that hook will run them; else the configuration\'s layout)' -r -f -a "libvirt\t'libvirt\'s: `<hooks>/<driver>`, then `<hooks>/<driver>.d/*`'
 per-object\t'Only `<hooks>/<driver>.d/<object>/<op>/<subop>`: virt-hook as libvirt\'s hook'
 both\t'libvirt\'s scripts, then the per-object ones'"
@@ -119,6 +121,8 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand dispatch" -l config 
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand dispatch" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand dispatch" -s q -l quiet -d 'No warnings on the terminal, only errors'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand dispatch" -s h -l help -d 'Print help'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -l format -d 'Output format: json prints each change (done or, with --dry-run, planned) and what was refused' -r -f -a "text\t'Readable text'
+json\t'One JSON document'"
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -l plugin-dir -d 'Look for driver plugins in DIR first (repeatable); then VIRT_HOOKS_PLUGIN_PATH, the configuration\'s plugin_path, the executable\'s directory and the system plugin directory (--version)' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -l hooks-dir -d 'The hooks directory (or VIRT_HOOKS_DIR) [default: the configuration\'s, else /etc/libvirt/hooks]' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -l config -d 'The configuration file (or VIRT_HOOKS_CONFIG) [default: /etc/virt-hooks/virt-hooks.toml, if it exists]' -r -F
@@ -128,7 +132,9 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -l force -d
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -l dry-run -d 'Print what would change; change nothing'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -s q -l quiet -d 'No warnings on the terminal, only errors'
-complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -s h -l help -d 'Print help'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -l format -d 'Output format: json prints each change (done or, with --dry-run, planned) and what was refused' -r -f -a "text\t'Readable text'
+json\t'One JSON document'"
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -l plugin-dir -d 'Look for driver plugins in DIR first (repeatable); then VIRT_HOOKS_PLUGIN_PATH, the configuration\'s plugin_path, the executable\'s directory and the system plugin directory (--version)' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -l hooks-dir -d 'The hooks directory (or VIRT_HOOKS_DIR) [default: the configuration\'s, else /etc/libvirt/hooks]' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -l config -d 'The configuration file (or VIRT_HOOKS_CONFIG) [default: /etc/virt-hooks/virt-hooks.toml, if it exists]' -r -F
@@ -136,7 +142,7 @@ complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -l libvir
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -l dry-run -d 'Print what would change; change nothing'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -s v -l verbose -d 'More log output on stderr (-v info, -vv debug); RUST_LOG overrides'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -s q -l quiet -d 'No warnings on the terminal, only errors'
-complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -s h -l help -d 'Print help'
+complete -c virt-hook -n "__fish_virt_hook_using_subcommand uninstall" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand completions" -l plugin-dir -d 'Look for driver plugins in DIR first (repeatable); then VIRT_HOOKS_PLUGIN_PATH, the configuration\'s plugin_path, the executable\'s directory and the system plugin directory (--version)' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand completions" -l hooks-dir -d 'The hooks directory (or VIRT_HOOKS_DIR) [default: the configuration\'s, else /etc/libvirt/hooks]' -r -F
 complete -c virt-hook -n "__fish_virt_hook_using_subcommand completions" -l config -d 'The configuration file (or VIRT_HOOKS_CONFIG) [default: /etc/virt-hooks/virt-hooks.toml, if it exists]' -r -F

@@ -542,20 +542,23 @@ impl OutputWith for Command {
     }
 }
 
+/// The names in `dir`, sorted.
+fn sorted_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn install_checks_every_driver_before_changing_anything_and_uninstall_puts_back_the_backup() {
     let hooks = HooksDir::new();
     let vh = |args: &[&str]| {
         Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
     };
-    let entries = || {
-        let mut names: Vec<String> = fs::read_dir(hooks.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    };
+    let entries = || sorted_entries(hooks.path());
     // A typo is refused with the valid names; nothing is made.
     let out = vh(&["install", "--libvirt", "qemu", "qemuu"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -598,6 +601,178 @@ fn install_checks_every_driver_before_changing_anything_and_uninstall_puts_back_
     let out = vh(&["uninstall", "--libvirt"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(entries(), ["lxc"]);
+}
+
+/// The JSON document `out` printed on stdout.
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
+/// (driver, action, backup, dry_run, done) of a change.
+type Change = (Option<String>, String, Option<String>, bool, bool);
+
+/// (driver, action, backup, dry_run, done) of each change of an install or
+/// uninstall report, typed as the document must type them.
+fn changes(doc: &serde_json::Value) -> Vec<Change> {
+    doc["changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("changes is not an array: {doc}"))
+        .iter()
+        .map(|c| {
+            let opt = |v: &serde_json::Value| {
+                if v.is_null() { None } else { Some(v.as_str().expect("a string").to_owned()) }
+            };
+            (
+                opt(&c["driver"]),
+                c["action"].as_str().expect("action is a string").to_owned(),
+                opt(&c["backup"]),
+                c["dry_run"].as_bool().expect("dry_run is a boolean"),
+                c["done"].as_bool().expect("done is a boolean"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn install_and_uninstall_print_their_changes_and_refusals_as_json_and_text_unchanged() {
+    let hooks = HooksDir::new();
+    let dir = hooks.path().display().to_string();
+    let exe = binary().canonicalize().unwrap().display().to_string();
+    let vh = |args: &[&str]| {
+        Command::new(binary()).arg("--hooks-dir").arg(hooks.path()).args(args).output().unwrap()
+    };
+    let entries = || sorted_entries(hooks.path());
+    let some = |s: &str| Some(s.to_owned());
+    hooks.script("lxc", "echo mine");
+    let backup = format!("{dir}/lxc.virt-hook-backup");
+
+    // Refused: nothing changes, stderr says so as in text, and the document
+    // names the refused hook.
+    let out = vh(&["install", "--libvirt", "--format", "json", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).ends_with("error: nothing was installed\n"), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["command"], "install");
+    assert_eq!(doc["refused"][0]["driver"], "lxc");
+    assert_eq!(doc["refused"][0]["path"], format!("{dir}/lxc"));
+    assert!(doc["refused"][0]["reason"].as_str().unwrap().contains("not virt-hook"), "{doc}");
+    assert_eq!(changes(&doc), [(some("qemu"), "install-link".into(), None, false, false)]);
+    assert_eq!(entries(), ["lxc"]);
+    // Text: refused, nothing on stdout.
+    let out = vh(&["install", "--libvirt", "qemu", "lxc"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(1), String::new()));
+
+    // A dry run plans and does nothing; its text is what it was.
+    let out =
+        vh(&["install", "--libvirt", "--dry-run", "--force", "--format", "json", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["hooks_dir"], dir);
+    assert_eq!(doc["refused"], serde_json::json!([]));
+    assert_eq!(
+        changes(&doc),
+        [
+            (some("qemu"), "install-link".into(), None, true, false),
+            (some("lxc"), "move-aside".into(), some(&backup), true, false),
+            (some("lxc"), "install-link".into(), None, true, false),
+        ]
+    );
+    assert_eq!(doc["changes"][0]["executable"], exe);
+    assert_eq!(doc["changes"][0]["path"], format!("{dir}/qemu"));
+    assert_eq!(entries(), ["lxc"]);
+    let out = vh(&["install", "--libvirt", "--dry-run", "--force", "qemu", "lxc"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{dir}/qemu: would install a link to {exe}\n{dir}/lxc: would move the existing hook \
+             to {backup} and install a link to {exe}\n"
+        )
+    );
+    assert_eq!(entries(), ["lxc"]);
+
+    // Done: every change says so, and is on disk.
+    let out = vh(&["install", "--libvirt", "--force", "--format", "json", "qemu", "lxc"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["dry_run"], false);
+    assert_eq!(
+        changes(&doc),
+        [
+            (some("qemu"), "install-link".into(), None, false, true),
+            (some("lxc"), "move-aside".into(), some(&backup), false, true),
+            (some("lxc"), "install-link".into(), None, false, true),
+        ]
+    );
+    assert_eq!(entries(), ["lxc", "lxc.virt-hook-backup", "qemu"]);
+    let out = vh(&["install", "--libvirt", "--format", "json", "qemu"]);
+    let doc = json(&out);
+    assert_eq!(changes(&doc), [(some("qemu"), "keep".into(), None, false, true)]);
+    assert_eq!(doc["changes"][0]["reason"], "already virt-hook");
+
+    // Uninstall: planned, then done; the text of the plan is what it was.
+    let out = vh(&["uninstall", "--libvirt", "--dry-run", "--format", "json", "lxc", "qemu"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let planned = [
+        (some("lxc"), "remove".to_owned(), None, true, false),
+        (some("lxc"), "restore-backup".to_owned(), some(&backup), true, false),
+        (some("qemu"), "remove".to_owned(), None, true, false),
+    ];
+    assert_eq!(changes(&json(&out)), planned);
+    let out = vh(&["uninstall", "--libvirt", "--dry-run", "lxc", "qemu"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{dir}/lxc: would remove virt-hook\n{dir}/lxc: would put back {backup}\n{dir}/qemu: \
+             would remove virt-hook\n"
+        )
+    );
+    assert_eq!(entries(), ["lxc", "lxc.virt-hook-backup", "qemu"]);
+    let out = vh(&["uninstall", "--libvirt", "--format", "json", "lxc", "qemu"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let done: Vec<_> = planned
+        .iter()
+        .map(|(d, a, b, _, _)| (d.clone(), a.clone(), b.clone(), false, true))
+        .collect();
+    assert_eq!(changes(&json(&out)), done);
+    assert_eq!(entries(), ["lxc"]);
+
+    // A hook that is not virt-hook refuses the uninstall, in JSON too.
+    let out = vh(&["uninstall", "--libvirt", "--format", "json", "lxc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).ends_with("error: nothing was uninstalled\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let doc = json(&out);
+    assert_eq!(doc["refused"][0]["driver"], "lxc");
+    assert_eq!(doc["changes"], serde_json::json!([]));
+    assert_eq!(entries(), ["lxc"]);
+    // Nothing installed: an empty list, not an error.
+    let out = vh(&["uninstall", "--libvirt", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(
+        (doc["changes"].clone(), doc["refused"].clone()),
+        (serde_json::json!([]), serde_json::json!([]))
+    );
+    // A usage error stays one: exit 2, no document.
+    let out = vh(&["install", "--libvirt", "--format", "json", "qemuu"]);
+    assert_eq!((out.status.code(), text(&out.stdout)), (Some(2), String::new()));
+    // A missing hooks directory is a change of its own, of no driver.
+    let fresh = hooks.path().join("new");
+    let out = Command::new(binary())
+        .arg("--hooks-dir")
+        .arg(&fresh)
+        .args(["install", "--libvirt", "--dry-run", "--format", "json", "qemu"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(changes(&doc)[0], (None, "create-hooks-dir".into(), None, true, false));
+    assert_eq!(doc["changes"][0]["path"], fresh.display().to_string());
+    assert!(!fresh.exists());
 }
 
 #[test]

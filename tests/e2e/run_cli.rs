@@ -366,6 +366,77 @@ fn demo_plays_the_lifecycle_from_any_directory() {
     assert!(keep.path().join("hooks/qemu.d/10-policy").is_file());
 }
 
+#[test]
+fn demo_json_is_the_events_played_with_their_outcomes_and_replays() {
+    let keep = tempfile::tempdir().unwrap();
+    let plugins = PluginDir::with_drivers();
+    let vh = || {
+        let mut cmd = Command::new(binary());
+        cmd.arg("--plugin-dir").arg(plugins.path());
+        cmd
+    };
+    let doc: Value = serde_json::from_str(&demo(
+        vh().args(["demo", "--format", "json", "--keep"]).arg(keep.path()),
+    ))
+    .unwrap();
+    // The text of the same demo, kept in the same place: the same replays.
+    let text = demo(vh().args(["demo", "--keep"]).arg(keep.path()));
+    let events = doc.as_array().expect("an array of events");
+    let blocks = demo_events(&text);
+    assert_eq!(events.len(), 9, "{doc}");
+    assert_eq!(blocks.len(), 9, "{text}");
+    let hooks = keep.path().join("hooks");
+    let relative = |outcome: &Value| -> Vec<String> {
+        outcome["scripts"]
+            .as_array()
+            .expect("scripts is an array")
+            .iter()
+            .map(|s| {
+                let path = Path::new(s["path"].as_str().unwrap());
+                path.strip_prefix(&hooks).unwrap().display().to_string()
+            })
+            .collect()
+    };
+    let mut scripts = 0;
+    for (event, (now, later, replay)) in events.iter().zip(&blocks) {
+        let e = &event["event"];
+        let shown = ["driver", "object", "operation", "sub_operation", "extra"]
+            .map(|k| e[k].as_str().unwrap_or_else(|| panic!("{k} is not a string: {e}")))
+            .join(" ");
+        assert!(
+            replay.ends_with(&format!("run {shown}"))
+                || replay.contains(&format!("run {shown} --input ")),
+            "{replay}"
+        );
+        assert_eq!(event["replay"].as_str(), Some(replay.as_str()));
+        assert_eq!(&relative(&event["outcome"]), now, "{shown}");
+        let refused = event["refused"].as_bool().expect("refused is a boolean");
+        assert_eq!(refused, shown == "qemu forbidden-vm start begin -", "{shown}");
+        assert_eq!(event["message"].is_string(), refused, "{shown}");
+        assert_eq!(event["outcome"]["error"].is_string(), refused, "{shown}");
+        match &event["deferred"] {
+            Value::Null => assert!(later.is_empty(), "{shown}"),
+            deferred => assert_eq!(&relative(deferred), later, "{shown}"),
+        }
+        for run in event["outcome"]["scripts"].as_array().unwrap() {
+            assert!(run["duration"].as_f64().is_some_and(|d| d >= 0.0), "{run}");
+            assert!(run["argv"].is_array(), "{run}");
+        }
+        scripts += event["outcome"]["scripts"].as_array().unwrap().len();
+    }
+    assert_eq!(events[3]["event"]["operation"], "started");
+    assert!(
+        events[3]["deferred"]["scripts"][0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("deferred/10-notify")
+    );
+    assert!(text.contains(&format!("summary: 9 events, {scripts} hook scripts run,")), "{text}");
+    // Without --keep, no replay.
+    let doc: Value = serde_json::from_str(&demo(vh().args(["demo", "--format", "json"]))).unwrap();
+    assert!(doc.as_array().unwrap().iter().all(|e| e.get("replay").is_none()), "{doc}");
+}
+
 /// Runs `virt-hook demo` from `/`, with no plugin path from the
 /// environment; returns its standard output after checking it succeeded
 /// and said nothing on stderr.

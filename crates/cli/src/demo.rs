@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use serde::Serialize;
 use virt_hooks::{Event, Outcome, Registry, RunError, Runner, ScriptRun, ScriptStatus};
+
+use crate::Format;
 
 /// Who runs a bundled file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,13 +251,15 @@ impl Replay {
 }
 
 /// Writes the example hooks directory, the documents and the
-/// configuration, plays the lifecycle and prints the timeline.
+/// configuration, plays the lifecycle and prints the timeline (in JSON, the
+/// events played).
 ///
 /// `build` makes the runner from the configuration file and the hooks
 /// directory, as `virt-hook --config FILE --hooks-dir DIR run` does.
 pub(crate) fn demo(
     registry: Registry,
     keep: Option<&Path>,
+    format: Format,
     build: impl FnOnce(&Path, &Path, Registry) -> anyhow::Result<Runner>,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
@@ -279,6 +284,15 @@ pub(crate) fn demo(
     let inputs = write_inputs(&root)?;
     let runner = build(&inputs.config, &inputs.hooks, registry)?;
 
+    if format == Format::Json {
+        let mut played = Vec::new();
+        for step in LIFECYCLE {
+            let replay = replay.as_ref().map(|r| r.command(&inputs, step));
+            played.push(play(&runner, step, replay)?);
+        }
+        crate::print_json(out, &played)?;
+        return Ok(crate::exit::OK);
+    }
     writeln!(
         out,
         "virt-hook demo: a domain's lifecycle through the hook scripts in {}",
@@ -289,7 +303,8 @@ pub(crate) fn demo(
     let mut tally = Tally::default();
     for step in LIFECYCLE {
         let replay = replay.as_ref().map(|r| r.command(&inputs, step));
-        play(&runner, &inputs.hooks, step, replay.as_deref(), &mut tally, out)?;
+        let played = play(&runner, step, replay)?;
+        show(&inputs.hooks, step, &played, &mut tally, out)?;
     }
     writeln!(
         out,
@@ -376,28 +391,51 @@ fn document(name: &str) -> String {
     DOMAIN.replace("<name>demo-vm</name>", &format!("<name>{name}</name>"))
 }
 
-fn play(
-    runner: &Runner,
-    hooks: &Path,
-    step: &Step,
-    replay: Option<&str>,
-    tally: &mut Tally,
-    out: &mut impl Write,
-) -> anyhow::Result<()> {
+/// One event the demo played: what `--format json` prints for each.
+#[derive(Debug, Serialize)]
+struct Played {
+    event: PlayedEvent,
+    /// What a reader should notice.
+    note: &'static str,
+    /// The outcome, as `run --format json` prints it (also when refused).
+    outcome: Outcome,
+    /// Whether the operation was refused.
+    refused: bool,
+    /// The refusal's message, as libvirt would report it.
+    message: Option<String>,
+    /// The deferred scripts' outcome, when the event has any and was not
+    /// refused.
+    deferred: Option<Outcome>,
+    /// The command that replays the event (with `--keep`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replay: Option<String>,
+}
+
+/// The five arguments of an event.
+#[derive(Debug, Serialize)]
+struct PlayedEvent {
+    driver: &'static str,
+    object: &'static str,
+    operation: &'static str,
+    sub_operation: &'static str,
+    extra: &'static str,
+}
+
+/// Runs `step`'s event, then its deferred scripts as virt-hook's worker
+/// would.
+fn play(runner: &Runner, step: &'static Step, replay: Option<String>) -> anyhow::Result<Played> {
     let xml = step.domain.map(document);
     let [driver, object, operation, sub_operation, extra] = step.args;
     let mut event = Event::new(driver, object, operation, sub_operation, extra);
     if let Some(xml) = &xml {
         event = event.with_input(xml.as_bytes());
     }
-    tally.events += 1;
-    writeln!(out, "{}  ({})", shown_args(&step.args), step.note)?;
     let (outcome, refusal) = match runner.run(&event) {
         Ok(outcome) => (outcome, None),
         Err(RunError::Refused { message, outcome, .. }) => (*outcome, Some(message)),
         Err(err) => return Err(err).context("the demo event failed unexpectedly"),
     };
-    timeline(hooks, &outcome, out)?;
+    let mut deferred = None;
     if refusal.is_none() && !outcome.deferred.is_empty() {
         // What virt-hook's worker does once the hook answered libvirt.
         let document = outcome.document(event.input.unwrap_or_default()).to_vec();
@@ -405,29 +443,55 @@ fn play(
         if event.input.is_some() {
             after = after.with_input(&document);
         }
-        let deferred = runner.run_deferred(&after, &outcome.event_id)?;
+        deferred = Some(runner.run_deferred(&after, &outcome.event_id)?);
+    }
+    Ok(Played {
+        event: PlayedEvent { driver, object, operation, sub_operation, extra },
+        note: step.note,
+        outcome,
+        refused: refusal.is_some(),
+        message: refusal,
+        deferred,
+        replay,
+    })
+}
+
+/// Prints a played event's block of the timeline.
+fn show(
+    hooks: &Path,
+    step: &Step,
+    played: &Played,
+    tally: &mut Tally,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let outcome = &played.outcome;
+    tally.events += 1;
+    writeln!(out, "{}  ({})", shown_args(&step.args), step.note)?;
+    timeline(hooks, outcome, out)?;
+    if let Some(deferred) = &played.deferred {
         writeln!(out, "    then, after the answer (deferred):")?;
-        timeline(hooks, &deferred, out)?;
+        timeline(hooks, deferred, out)?;
     }
     tally.scripts += outcome.scripts.len();
     tally.warnings += outcome.warnings.len();
     for warning in &outcome.warnings {
         writeln!(out, "    warning: {warning}")?;
     }
-    if let (Some(document), Some(input)) = (&outcome.output, &xml) {
+    if let (Some(document), Some(domain)) = (&outcome.output, step.domain) {
         tally.rewritten += 1;
+        let input = self::document(domain);
         for (before, after) in input.lines().zip(String::from_utf8_lossy(document).lines()) {
             if before != after {
                 writeln!(out, "    document rewritten: {} -> {}", before.trim(), after.trim())?;
             }
         }
     }
-    if let Some(message) = refusal {
+    if let Some(message) = &played.message {
         tally.refused += 1;
         writeln!(out, "    refused; the user sees (the environment's values elided):")?;
         writeln!(out, "    error: {}", without_env_values(message.trim_end()))?;
     }
-    if let Some(command) = replay {
+    if let Some(command) = &played.replay {
         writeln!(out, "    replay: {command}")?;
     }
     writeln!(out)?;

@@ -7,8 +7,9 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::Serialize;
 
-use crate::exit;
+use crate::{Format, exit};
 
 /// How `<hooks>/<driver>` relates to this virt-hook.
 #[derive(Debug, PartialEq, Eq)]
@@ -69,17 +70,215 @@ pub(crate) fn is_virt_hook(path: &Path) -> bool {
     matches!(installed(path, &exe), Installed::Link | Installed::Copy)
 }
 
-/// What `install` or `uninstall` does to one `<hooks>/<driver>`.
-#[derive(Debug)]
-enum Change {
-    /// Nothing to do; the reason is printed.
-    Keep(&'static str),
-    /// Make the link or the copy.
-    Install,
-    /// Move a foreign hook to the backup, then install.
-    Replace { backup: PathBuf },
-    /// Remove virt-hook, then put `backup` back if there is one.
-    Remove { backup: Option<PathBuf> },
+/// What one step of `install` or `uninstall` does, in the order done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Action {
+    /// Create the hooks directory (mode 0755).
+    CreateHooksDir,
+    /// Nothing to do; `reason` says why.
+    Keep,
+    /// Move a hook that is not virt-hook to `backup`.
+    MoveAside,
+    /// Make `path` a symbolic link to `executable`.
+    InstallLink,
+    /// Make `path` a copy of `executable`.
+    InstallCopy,
+    /// Remove virt-hook's `path`.
+    Remove,
+    /// Move `backup` back to `path`.
+    RestoreBackup,
+}
+
+/// One step, as planned and then as done: what `--format json` prints for
+/// each change.
+#[derive(Debug, Serialize)]
+struct Step {
+    /// The driver whose hook this is; none for the hooks directory itself.
+    driver: Option<String>,
+    /// `<hooks>/<driver>`, or the hooks directory.
+    path: PathBuf,
+    action: Action,
+    /// Where a hook is moved aside to, or the backup put back.
+    backup: Option<PathBuf>,
+    /// The executable linked to or copied.
+    executable: Option<PathBuf>,
+    /// Why nothing is done, for `keep`.
+    reason: Option<&'static str>,
+    /// Whether this was only planned (`--dry-run`).
+    dry_run: bool,
+    /// Whether the change was made.
+    done: bool,
+}
+
+impl Step {
+    fn new(driver: Option<&str>, path: &Path, action: Action, dry_run: bool) -> Step {
+        Step {
+            driver: driver.map(str::to_owned),
+            path: path.to_owned(),
+            action,
+            backup: None,
+            executable: None,
+            reason: None,
+            dry_run,
+            done: false,
+        }
+    }
+
+    /// Makes the change.
+    fn apply(&self) -> anyhow::Result<()> {
+        let path = &self.path;
+        match (self.action, &self.backup, &self.executable) {
+            (Action::CreateHooksDir, ..) => {
+                fs::create_dir_all(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+            }
+            (Action::Keep, ..) => {}
+            (Action::MoveAside, Some(backup), _) => {
+                fs::rename(path, backup).with_context(|| {
+                    format!("cannot move {} to {}", path.display(), backup.display())
+                })?;
+            }
+            (Action::InstallLink, _, Some(exe)) => std::os::unix::fs::symlink(exe, path)
+                .with_context(|| format!("cannot create the link {}", path.display()))?,
+            (Action::InstallCopy, _, Some(exe)) => {
+                fs::copy(exe, path).with_context(|| {
+                    format!("cannot copy {} to {}", exe.display(), path.display())
+                })?;
+                fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
+            }
+            (Action::Remove, ..) => {
+                fs::remove_file(path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+            (Action::RestoreBackup, Some(backup), _) => {
+                fs::rename(backup, path).with_context(|| {
+                    format!("cannot move {} back to {}", backup.display(), path.display())
+                })?;
+            }
+            (action, ..) => anyhow::bail!("{action:?} of {} lacks its operand", path.display()),
+        }
+        Ok(())
+    }
+
+    /// The text line for this step (after it was done, or planned with
+    /// `--dry-run`); `prev` is the step before it. None when the line was
+    /// the previous step's: a planned move aside and install are one line.
+    fn line(&self, prev: Option<&Step>) -> Option<String> {
+        let path = self.path.display();
+        let how = |exe: &Option<PathBuf>| {
+            let exe = shown(exe);
+            match self.action {
+                Action::InstallCopy => format!("a copy of {exe}"),
+                _ => format!("a link to {exe}"),
+            }
+        };
+        let would = if self.dry_run { "would " } else { "" };
+        Some(match (self.action, self.dry_run) {
+            (Action::CreateHooksDir, true) => format!("would create {path}"),
+            (Action::CreateHooksDir, false) => format!("created {path}"),
+            (Action::Keep, _) => format!("{path}: {}", self.reason.unwrap_or_default()),
+            (Action::MoveAside, true) => return None,
+            (Action::MoveAside, false) => {
+                format!("{path}: moved the existing hook to {}", shown(&self.backup))
+            }
+            (Action::InstallLink | Action::InstallCopy, true) => {
+                match prev.filter(|p| p.action == Action::MoveAside && p.path == self.path) {
+                    Some(moved) => format!(
+                        "{path}: would move the existing hook to {} and install {}",
+                        shown(&moved.backup),
+                        how(&self.executable)
+                    ),
+                    None => format!("{path}: would install {}", how(&self.executable)),
+                }
+            }
+            (Action::InstallLink | Action::InstallCopy, false) => {
+                format!("{path}: installed ({})", how(&self.executable))
+            }
+            (Action::Remove, _) => format!("{path}: {would}remove virt-hook"),
+            (Action::RestoreBackup, _) => {
+                format!("{path}: {would}put back {}", shown(&self.backup))
+            }
+        })
+    }
+}
+
+/// An optional path for a text line (always set where a line shows it).
+fn shown(path: &Option<PathBuf>) -> std::path::Display<'_> {
+    path.as_deref().unwrap_or(Path::new("")).display()
+}
+
+/// A driver whose hook is left alone, which refuses the whole call.
+#[derive(Debug, Serialize)]
+struct Refusal {
+    driver: String,
+    path: PathBuf,
+    reason: String,
+}
+
+/// What `install` or `uninstall` planned, did and refused: the document
+/// `--format json` prints.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// `install` or `uninstall`.
+    command: &'static str,
+    hooks_dir: PathBuf,
+    dry_run: bool,
+    /// Every step, in order.
+    changes: Vec<Step>,
+    /// When not empty, nothing was changed.
+    refused: Vec<Refusal>,
+}
+
+impl Report {
+    fn new(command: &'static str, hooks: &Path, dry_run: bool) -> Report {
+        Report {
+            command,
+            hooks_dir: hooks.to_owned(),
+            dry_run,
+            changes: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Prints the refusals on stderr and, in JSON, the report: nothing is
+    /// changed.
+    fn refuse(&self, format: Format, out: &mut impl Write) -> anyhow::Result<u8> {
+        for refusal in &self.refused {
+            eprintln!("error: {}", refusal.reason);
+        }
+        eprintln!("error: nothing was {}ed", self.command);
+        if format == Format::Json {
+            crate::print_json(out, self)?;
+        }
+        Ok(exit::REFUSED)
+    }
+
+    /// Makes the changes in order (none with `--dry-run`), printing each
+    /// text line once its change is made; in JSON the report, also when a
+    /// change fails (then its error follows).
+    fn execute(&mut self, format: Format, out: &mut impl Write) -> anyhow::Result<()> {
+        let result = self.apply_all(format, out);
+        if format == Format::Json {
+            crate::print_json(out, self)?;
+        }
+        result
+    }
+
+    fn apply_all(&mut self, format: Format, out: &mut impl Write) -> anyhow::Result<()> {
+        for i in 0..self.changes.len() {
+            if !self.dry_run {
+                self.changes[i].apply()?;
+                self.changes[i].done = true;
+            }
+            let prev = i.checked_sub(1).map(|p| &self.changes[p]);
+            if let (Format::Text, Some(line)) = (format, self.changes[i].line(prev)) {
+                writeln!(out, "{line}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Installs virt-hook as `<hooks>/<driver>` for each driver. Every driver
@@ -91,92 +290,54 @@ pub(crate) fn install(
     drivers: &[String],
     loaded: &[String],
     opts: InstallOptions,
+    format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     check_driver_names(drivers, loaded)?;
     let exe = std::env::current_exe().context("cannot find the running executable")?;
     let exe = fs::canonicalize(&exe).unwrap_or(exe);
-    let mut changes = Vec::new();
-    let mut refused = Vec::new();
+    let dry_run = opts.dry_run;
+    let mut report = Report::new("install", hooks, dry_run);
+    if !hooks.is_dir() {
+        report.changes.push(Step::new(None, hooks, Action::CreateHooksDir, dry_run));
+    }
+    let how = if opts.copy { Action::InstallCopy } else { Action::InstallLink };
     for driver in drivers {
         let path = hooks.join(driver);
-        let change = match installed(&path, &exe) {
-            Installed::Link | Installed::Copy => Change::Keep("already virt-hook"),
+        let step = |action| Step::new(Some(driver), &path, action, dry_run);
+        match installed(&path, &exe) {
+            Installed::Link | Installed::Copy => {
+                report
+                    .changes
+                    .push(Step { reason: Some("already virt-hook"), ..step(Action::Keep) });
+                continue;
+            }
             Installed::Foreign if !opts.force => {
-                refused.push(format!(
-                    "{} is an existing hook script, not virt-hook; left alone (--force replaces \
-                     it and keeps a backup)",
-                    path.display()
-                ));
+                report.refused.push(Refusal {
+                    driver: driver.clone(),
+                    reason: format!(
+                        "{} is an existing hook script, not virt-hook; left alone (--force \
+                         replaces it and keeps a backup)",
+                        path.display()
+                    ),
+                    path,
+                });
                 continue;
             }
-            Installed::Foreign => Change::Replace { backup: backup_name(&path) },
-            Installed::Absent => Change::Install,
-        };
-        changes.push((path, change));
-    }
-    if !refused.is_empty() {
-        for reason in &refused {
-            eprintln!("error: {reason}");
+            Installed::Foreign => report
+                .changes
+                .push(Step { backup: Some(backup_name(&path)), ..step(Action::MoveAside) }),
+            Installed::Absent => {}
         }
-        eprintln!("error: nothing was installed");
-        return Ok(exit::REFUSED);
+        report.changes.push(Step { executable: Some(exe.clone()), ..step(how) });
     }
-    let how = if opts.copy { "a copy of" } else { "a link to" };
-    if opts.dry_run {
-        if !hooks.is_dir() {
-            writeln!(out, "would create {}", hooks.display())?;
-        }
-        for (path, change) in &changes {
-            match change {
-                Change::Keep(why) => writeln!(out, "{}: {why}", path.display())?,
-                Change::Replace { backup } => writeln!(
-                    out,
-                    "{}: would move the existing hook to {} and install {how} {}",
-                    path.display(),
-                    backup.display(),
-                    exe.display()
-                )?,
-                _ => writeln!(out, "{}: would install {how} {}", path.display(), exe.display())?,
-            }
-        }
-        return Ok(exit::OK);
+    if !report.refused.is_empty() {
+        return report.refuse(format, out);
     }
-    if !hooks.is_dir() {
-        fs::create_dir_all(hooks).with_context(|| format!("cannot create {}", hooks.display()))?;
-        fs::set_permissions(hooks, fs::Permissions::from_mode(0o755))?;
-        writeln!(out, "created {}", hooks.display())?;
+    report.execute(format, out)?;
+    if format == Format::Text && !dry_run {
+        writeln!(out, "libvirt runs these hooks from its next start or reload (SIGHUP)")?;
     }
-    for (path, change) in &changes {
-        match change {
-            Change::Keep(why) => {
-                writeln!(out, "{}: {why}", path.display())?;
-                continue;
-            }
-            Change::Replace { backup } => {
-                fs::rename(path, backup).with_context(|| {
-                    format!("cannot move {} to {}", path.display(), backup.display())
-                })?;
-                writeln!(
-                    out,
-                    "{}: moved the existing hook to {}",
-                    path.display(),
-                    backup.display()
-                )?;
-            }
-            _ => {}
-        }
-        if opts.copy {
-            fs::copy(&exe, path)
-                .with_context(|| format!("cannot copy {} to {}", exe.display(), path.display()))?;
-            fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
-        } else {
-            std::os::unix::fs::symlink(&exe, path)
-                .with_context(|| format!("cannot create the link {}", path.display()))?;
-        }
-        writeln!(out, "{}: installed ({how} {})", path.display(), exe.display())?;
-    }
-    writeln!(out, "libvirt runs these hooks from its next start or reload (SIGHUP)")?;
     Ok(exit::OK)
 }
 
@@ -198,6 +359,7 @@ pub(crate) fn uninstall(
     drivers: &[String],
     known: &[String],
     dry_run: bool,
+    format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<u8> {
     let exe = std::env::current_exe().context("cannot find the running executable")?;
@@ -211,61 +373,46 @@ pub(crate) fn uninstall(
     } else {
         known.to_vec()
     };
-    let mut changes = Vec::new();
-    let mut refused = Vec::new();
+    let mut report = Report::new("uninstall", hooks, dry_run);
     for driver in &drivers {
         let path = hooks.join(driver);
-        let change = match installed(&path, &exe) {
-            Installed::Link | Installed::Copy => Change::Remove { backup: latest_backup(&path) },
-            Installed::Absent if explicit => Change::Keep("not installed"),
-            Installed::Absent => continue,
-            Installed::Foreign if explicit => {
-                refused.push(format!(
+        let step = |action| Step::new(Some(driver), &path, action, dry_run);
+        match installed(&path, &exe) {
+            Installed::Link | Installed::Copy => {
+                report.changes.push(step(Action::Remove));
+                if let Some(backup) = latest_backup(&path) {
+                    report
+                        .changes
+                        .push(Step { backup: Some(backup), ..step(Action::RestoreBackup) });
+                }
+            }
+            Installed::Absent if explicit => {
+                report.changes.push(Step { reason: Some("not installed"), ..step(Action::Keep) });
+            }
+            Installed::Foreign if explicit => report.refused.push(Refusal {
+                driver: driver.clone(),
+                reason: format!(
                     "{} is not virt-hook (a link to, or a copy of, {}); left alone",
                     path.display(),
                     exe.display()
-                ));
-                continue;
-            }
-            Installed::Foreign => continue,
-        };
-        changes.push((path, change));
-    }
-    if !refused.is_empty() {
-        for reason in &refused {
-            eprintln!("error: {reason}");
+                ),
+                path,
+            }),
+            Installed::Absent | Installed::Foreign => {}
         }
-        eprintln!("error: nothing was uninstalled");
-        return Ok(exit::REFUSED);
     }
-    if changes.is_empty() {
-        writeln!(out, "virt-hook is not installed in {}", hooks.display())?;
+    if !report.refused.is_empty() {
+        return report.refuse(format, out);
+    }
+    if report.changes.is_empty() {
+        match format {
+            Format::Text => writeln!(out, "virt-hook is not installed in {}", hooks.display())?,
+            Format::Json => crate::print_json(out, &report)?,
+        }
         return Ok(exit::OK);
     }
-    let would = if dry_run { "would " } else { "" };
-    for (path, change) in &changes {
-        let backup = match change {
-            Change::Keep(why) => {
-                writeln!(out, "{}: {why}", path.display())?;
-                continue;
-            }
-            Change::Remove { backup } => backup,
-            _ => continue,
-        };
-        if !dry_run {
-            fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
-        }
-        writeln!(out, "{}: {would}remove virt-hook", path.display())?;
-        if let Some(backup) = backup {
-            if !dry_run {
-                fs::rename(backup, path).with_context(|| {
-                    format!("cannot move {} back to {}", backup.display(), path.display())
-                })?;
-            }
-            writeln!(out, "{}: {would}put back {}", path.display(), backup.display())?;
-        }
-    }
-    if !dry_run {
+    report.execute(format, out)?;
+    if format == Format::Text && !dry_run {
         writeln!(out, "libvirt notices removed hooks at its next start or reload (SIGHUP)")?;
     }
     Ok(exit::OK)

@@ -126,6 +126,10 @@ enum Command {
         /// the `run` command that replays it.
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
+        /// Output format: json prints one array of the events played, each
+        /// with its outcome as `run --format json` prints it.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Audit the hooks directory, the plugins and the configuration without
     /// running anything. Exit 0 when clean, 1 when anything is wrong.
@@ -173,6 +177,10 @@ enum Command {
         /// Print what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Output format: json prints each change (done or, with
+        /// --dry-run, planned) and what was refused.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
         /// The drivers (loaded ones); default every loaded driver.
         drivers: Vec<String>,
     },
@@ -185,6 +193,10 @@ enum Command {
         /// Print what would change; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Output format: json prints each change (done or, with
+        /// --dry-run, planned) and what was refused.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
         /// The drivers; default every driver virt-hook is installed for.
         drivers: Vec<String>,
     },
@@ -392,9 +404,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let runner = build_runner(&config, registry, layout)?;
             run::plan(&runner, &event, config.max_input, format, &mut out)?
         }
-        Command::Demo { keep } => demo::demo(
+        Command::Demo { keep, format } => demo::demo(
             registry,
             keep.as_deref(),
+            format,
             // As `virt-hook --config FILE --hooks-dir DIR run` would: the
             // replay lines the demo prints run exactly this.
             |file, hooks, registry| {
@@ -415,14 +428,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let runner = build_runner(&config, registry, Some(Layout::PerObject))?;
             dispatch::dispatch(&runner, &call, config.max_input, &spool_of(&config), &mut out)?
         }
-        Command::Install { libvirt: _, copy, force, dry_run, drivers } => {
+        Command::Install { libvirt: _, copy, force, dry_run, format, drivers } => {
             let loaded: Vec<String> =
                 registry.drivers().iter().map(|d| d.name().to_owned()).collect();
             let drivers = if drivers.is_empty() { loaded.clone() } else { drivers };
             let opts = install::InstallOptions { copy, force, dry_run };
-            install::install(&config.hooks_dir, &drivers, &loaded, opts, &mut out)?
+            install::install(&config.hooks_dir, &drivers, &loaded, opts, format, &mut out)?
         }
-        Command::Uninstall { libvirt: _, dry_run, drivers } => {
+        Command::Uninstall { libvirt: _, dry_run, format, drivers } => {
             let mut known: Vec<String> =
                 registry.drivers().iter().map(|d| d.name().to_owned()).collect();
             for name in LIBVIRT_DRIVERS {
@@ -430,7 +443,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     known.push(name.to_owned());
                 }
             }
-            install::uninstall(&config.hooks_dir, &drivers, &known, dry_run, &mut out)?
+            install::uninstall(&config.hooks_dir, &drivers, &known, dry_run, format, &mut out)?
         }
         Command::Config { .. }
         | Command::DeferredRun { .. }
