@@ -119,7 +119,9 @@ pub(crate) struct Tree {
 
 /// Held while a program is spawned and until its pid is registered: a scan
 /// of another run cannot see it unregistered and take it for an orphan.
-pub(crate) struct Spawning(std::sync::MutexGuard<'static, Vec<u32>>);
+/// Only a subreaper's scans look for orphans, so only a subreaper takes the
+/// lock: other programs spawn side by side.
+pub(crate) struct Spawning(Option<std::sync::MutexGuard<'static, Vec<u32>>>);
 
 impl std::fmt::Debug for Spawning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,18 +129,20 @@ impl std::fmt::Debug for Spawning {
     }
 }
 
-/// Takes the registration lock for a spawn.
+/// Takes the registration lock for a spawn, as a subreaper.
 pub(crate) fn spawning() -> Spawning {
-    Spawning(RUNNING.lock().unwrap_or_else(PoisonError::into_inner))
+    Spawning(is_subreaper().then(|| RUNNING.lock().unwrap_or_else(PoisonError::into_inner)))
 }
 
 impl Tree {
     /// The tree of `program`, just spawned under `spawning` (unreaped, so
     /// its pid is its own): registered as running until dropped.
-    pub(crate) fn new(program: Pid, mut spawning: Spawning) -> Tree {
+    pub(crate) fn new(program: Pid, spawning: Spawning) -> Tree {
         let pid = program.as_raw_nonzero().get().unsigned_abs();
-        spawning.0.push(pid);
-        drop(spawning);
+        match spawning.0 {
+            Some(mut running) => running.push(pid),
+            None => RUNNING.lock().unwrap_or_else(PoisonError::into_inner).push(pid),
+        }
         let since = read_stat(pid).map_or(0, |s| s.start);
         let me = rustix::process::getpid().as_raw_nonzero().get().unsigned_abs();
         Tree { program: pid, since, me, adopts: is_subreaper() }
@@ -261,10 +265,48 @@ impl Tree {
     /// The members still alive after the program was reaped, with their
     /// command lines: how many, and the first [`LISTED`].
     pub(crate) fn survivors(&self) -> (usize, Vec<Process>) {
+        if self.nothing_left() {
+            return (0, Vec::new());
+        }
         let live = self.live(false);
         let listed =
             live.iter().take(LISTED).map(|p| Process { pid: p.pid, cmdline: cmdline(p.pid) });
         (live.len(), listed.collect())
+    }
+}
+
+impl Tree {
+    /// After the program was reaped: true when no member can be left, told
+    /// without a scan of `/proc` (the common case, and the scan costs
+    /// hundreds of system calls). Every member descends from a root (see
+    /// the module doc): the program's process group is empty (`kill(-pgid,
+    /// 0)` says ESRCH, and while a zombie is in it, it is not), and, as a
+    /// subreaper, this process has no child that is not the program of a
+    /// run going on here. Any doubt answers false, and the scan decides.
+    fn nothing_left(&self) -> bool {
+        let Some(group) = Pid::from_raw(self.program as i32) else { return false };
+        if rustix::process::test_kill_process_group(group) != Err(Errno::SRCH) {
+            return false;
+        }
+        !self.adopts || self.adopted_none()
+    }
+
+    /// True when every child of every thread of this process is the program
+    /// of a run going on here (`/proc/self/task/*/children`).
+    fn adopted_none(&self) -> bool {
+        let running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let Ok(tasks) = fs::read_dir("/proc/self/task") else { return false };
+        for task in tasks {
+            let Ok(task) = task else { return false };
+            let Ok(children) = fs::read_to_string(task.path().join("children")) else {
+                return false;
+            };
+            let ours = |pid: &str| pid.parse::<u32>().is_ok_and(|pid| running.contains(&pid));
+            if !children.split_whitespace().all(ours) {
+                return false;
+            }
+        }
+        true
     }
 }
 
