@@ -182,15 +182,7 @@ impl Spool {
 
     /// The next entry number.
     fn next_seq(&self) -> anyhow::Result<u64> {
-        let path = self.dir.join("sequence");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut file = open_private(&self.dir.join("sequence"))?;
         flock(&file, FlockOperation::LockExclusive)?;
         let mut text = String::new();
         file.read_to_string(&mut text)?;
@@ -279,17 +271,7 @@ impl Spool {
             .mode(0o700)
             .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let open = |n: u64| {
-            let path = dir.join(n.to_string());
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("cannot open {}", path.display()))
-        };
+        let open = |n: u64| open_private(&dir.join(n.to_string()));
         let parallel = u64::from(self.parallel);
         for n in 0..parallel {
             let file = open(n)?;
@@ -353,4 +335,17 @@ fn header_from(reader: &mut impl BufRead) -> anyhow::Result<Header> {
         anyhow::bail!("a deferred entry without a complete header line");
     }
     serde_json::from_slice(&line).context("a deferred entry with a bad header")
+}
+
+/// Opens `path` for reading and writing, created with mode 0600 if missing,
+/// never truncated: the spool's counter and slot files.
+fn open_private(path: &Path) -> anyhow::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))
 }

@@ -90,25 +90,33 @@ impl Settings {
     /// The per-script timeout of one operation: the operation's, else the
     /// driver's, else the global one. `None` when it is zero (no timeout).
     pub(crate) fn timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
-        let d = self.drivers.get(driver);
-        let t = d
-            .and_then(|d| d.operations.get(operation))
-            .and_then(|o| o.timeout)
-            .or_else(|| d.and_then(|d| d.timeout))
-            .unwrap_or(self.timeout);
-        (!t.is_zero()).then_some(t)
+        self.layered(driver, operation, |o| o.timeout, |d| d.timeout, self.timeout)
     }
 
     /// The per-script timeout of one operation's deferred scripts: the
     /// operation's `deferred_timeout`, else the driver's, else the global
     /// one. `None` when it is zero (no timeout).
     pub(crate) fn deferred_timeout_for(&self, driver: &str, operation: &str) -> Option<Duration> {
+        let global = self.deferred_timeout;
+        self.layered(driver, operation, |o| o.deferred_timeout, |d| d.deferred_timeout, global)
+    }
+
+    /// A duration of one operation: the operation's (`op`), else the
+    /// driver's (`drv`), else `global`. `None` when it is zero.
+    fn layered(
+        &self,
+        driver: &str,
+        operation: &str,
+        op: impl Fn(&OperationConfig) -> Option<Duration>,
+        drv: impl Fn(&DriverConfig) -> Option<Duration>,
+        global: Duration,
+    ) -> Option<Duration> {
         let d = self.drivers.get(driver);
         let t = d
             .and_then(|d| d.operations.get(operation))
-            .and_then(|o| o.deferred_timeout)
-            .or_else(|| d.and_then(|d| d.deferred_timeout))
-            .unwrap_or(self.deferred_timeout);
+            .and_then(op)
+            .or_else(|| d.and_then(drv))
+            .unwrap_or(global);
         (!t.is_zero()).then_some(t)
     }
 
