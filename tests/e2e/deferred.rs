@@ -4,12 +4,11 @@
 //! recorded, the filtered document handed over, lost runs recorded.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::{HooksDir, binary};
+use virt_hooks_e2e::{HooksDir, binary, output_with_stdin};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
@@ -70,19 +69,10 @@ impl Setup {
     /// of file and the hook was reaped.
     fn call(&self, args: [&str; 4], doc: &str) -> (Output, Duration) {
         let start = Instant::now();
-        let mut child = Command::new(self.path().join("qemu"))
-            .args(args)
-            .env_clear()
-            .env("LC_ALL", "C")
-            .env("PATH", "/usr/bin:/bin")
-            .env("VIRT_HOOKS_CONFIG", &self.config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let mut cmd = Command::new(self.path().join("qemu"));
+        cmd.args(args).env_clear().env("LC_ALL", "C").env("PATH", "/usr/bin:/bin");
+        cmd.env("VIRT_HOOKS_CONFIG", &self.config);
+        let out = output_with_stdin(&mut cmd, Some(doc.as_bytes()));
         (out, start.elapsed())
     }
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use virt_hooks_e2e::{HooksDir, binary, copy_file, installed_binary, plugin, plugin_file_name};
+use virt_hooks_e2e::{
+    HooksDir, binary, copy_file, installed_binary, output_with_stdin, plugin, plugin_file_name,
+};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
@@ -62,25 +64,11 @@ impl Installed {
         env: &[(&str, &Path)],
     ) -> (Output, Duration) {
         let start = Instant::now();
-        let mut child = Command::new(self.path().join(driver))
-            .args(args)
-            .env_clear()
-            .env("LC_ALL", "C")
-            .env("PATH", "/usr/bin:/bin")
-            .envs(env.iter().copied())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(doc) = stdin {
-            // A hook may exit without reading its stdin (virt-hook does for an
-            // event it does not know); like libvirt, the caller then gets EPIPE.
-            if let Err(e) = child.stdin.take().unwrap().write_all(doc.as_bytes()) {
-                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing the document: {e}");
-            }
-        }
-        let out = child.wait_with_output().unwrap();
+        let mut cmd = Command::new(self.path().join(driver));
+        cmd.args(args).env_clear().env("LC_ALL", "C").env("PATH", "/usr/bin:/bin");
+        // A hook may exit without reading its stdin; like libvirt, the
+        // caller then gets EPIPE (the helper allows exactly that).
+        let out = output_with_stdin(cmd.envs(env.iter().copied()), stdin.map(str::as_bytes));
         (out, start.elapsed())
     }
 }

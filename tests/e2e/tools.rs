@@ -3,12 +3,11 @@
 //! configuration's durations, `-q`, typed JSON).
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use virt_hooks_e2e::{HooksDir, installed_binary};
+use virt_hooks_e2e::{HooksDir, installed_binary, output_with_stdin};
 
 const XML: &str = "<domain type='kvm'>\n  <name>vm1</name>\n  <uuid>c7a5fdbd-cdaf-9455-926a-d65c16db1809</uuid>\n  <memory>65536</memory>\n</domain>\n";
 
@@ -93,26 +92,10 @@ fn run_reads_the_document_from_stdin_and_takes_the_configurations_durations() {
     let got = hooks.path().join("got");
     hooks.script("qemu", &format!("cat > {}", got.display()));
     let run = |extra: &[&str], stdin: Option<&str>| {
-        let mut child = Command::new(installed_binary())
-            .arg("--hooks-dir")
-            .arg(hooks.path())
-            .arg("run")
-            .args(extra)
-            .args(["qemu", "vm1", "start", "begin", "-"])
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(doc) = stdin {
-            // A refused command line exits before it reads stdin: the
-            // write then meets a closed pipe, as any writer would.
-            match child.stdin.take().unwrap().write_all(doc.as_bytes()) {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                other => other.unwrap(),
-            }
-        }
-        child.wait_with_output().unwrap()
+        let mut cmd = Command::new(installed_binary());
+        cmd.arg("--hooks-dir").arg(hooks.path()).arg("run").args(extra);
+        cmd.args(["qemu", "vm1", "start", "begin", "-"]);
+        output_with_stdin(&mut cmd, stdin.map(str::as_bytes))
     };
     let out = run(&[], Some(XML));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

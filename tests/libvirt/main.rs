@@ -132,6 +132,15 @@ impl Drop for Daemon {
     }
 }
 
+/// The calls of one start and destroy of `vhdom` up to `stopped end` (its
+/// `release end` argument depends on libvirt's version).
+const STARTED_AND_STOPPED: [&str; 4] = [
+    "qemu vhdom prepare begin - domain",
+    "qemu vhdom start begin - domain",
+    "qemu vhdom started begin - domain",
+    "qemu vhdom stopped end - domain",
+];
+
 /// Returns true if and only if `pid` is a live (not zombie) process.
 fn alive(pid: u32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
@@ -388,15 +397,7 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     destroy();
     let calls = rec.take();
     assert_eq!(calls.len(), 5, "{calls:#?}");
-    assert_eq!(
-        calls[..4],
-        [
-            "qemu vhdom prepare begin - domain",
-            "qemu vhdom start begin - domain",
-            "qemu vhdom started begin - domain",
-            "qemu vhdom stopped end - domain"
-        ]
-    );
+    assert_eq!(calls[..4], STARTED_AND_STOPPED);
     // libvirt < 10.5 passes `-`, later ones the shutoff reason.
     assert!(
         ["qemu vhdom release end - domain", "qemu vhdom release end destroyed domain"]
@@ -419,16 +420,7 @@ fn libvirtd_runs_per_object_scripts_through_virt_hook() {
     destroy();
     fs::remove_file(size).unwrap();
     let calls = rec.take();
-    assert_eq!(
-        calls[..4],
-        [
-            "qemu vhdom prepare begin - domain",
-            "qemu vhdom start begin - domain",
-            "qemu vhdom started begin - domain",
-            "qemu vhdom stopped end - domain"
-        ],
-        "{calls:#?}"
-    );
+    assert_eq!(calls[..4], STARTED_AND_STOPPED, "{calls:#?}");
     let got: usize = fs::read_to_string(&sizes).unwrap().trim().parse().unwrap();
     assert!(got > 150_000 * 6, "the prepare script got {got} bytes, not the large metadata");
     let delay = big_start.saturating_sub(plain_start);

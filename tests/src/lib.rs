@@ -19,9 +19,10 @@ built by [`fixture`] into `<target_directory>/fixtures/`.
 #![allow(clippy::unwrap_used, clippy::print_stderr)] // test support: failing loudly is the point
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 pub use virt_hooks_testing::HooksDir;
@@ -133,6 +134,26 @@ pub fn installed_binary() -> &'static Path {
         }
         dir.join("virt-hook")
     })
+}
+
+/// Runs `cmd` with `stdin` as its standard input (`/dev/null` when `None`)
+/// and collects its output. A program that exits without reading its
+/// input (a refused command line, a hook that ignores stdin) leaves the
+/// write with a closed pipe, as libvirt's own write would: that is not an
+/// error here, any other write error is.
+pub fn output_with_stdin(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    let mut child = cmd
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(doc) = stdin {
+        if let Err(e) = child.stdin.take().unwrap().write_all(doc) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+        }
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// Copies `from` to `to`, mode 0755. A copied `virt-hook` is executed once
